@@ -1,0 +1,21 @@
+//! The Kubernetes object model of krust: the kind registry (groups, versions, plurals, scope,
+//! short names, categories, subresources), conversion between served and stored versions,
+//! server-side defaulting and validation, Table columns, and label and field selectors.
+//!
+//! Objects are handled as `serde_json::Value` so that built-in kinds and custom resources share
+//! one code path; typed checks use `k8s-openapi` where a kind has a type.
+
+pub mod conversion;
+pub mod defaults;
+pub mod field_error;
+pub mod fields;
+pub mod meta;
+pub mod registry;
+pub mod selector;
+pub mod table;
+pub mod time;
+pub mod validation;
+pub mod validation_names;
+
+pub use field_error::{ErrorType, FieldError};
+pub use registry::{Registry, ResourceInfo};
