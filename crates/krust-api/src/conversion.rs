@@ -134,7 +134,10 @@ mod tests {
                 "spec": {"containers": [{"name": "nginx", "image": "nginx:1.7.9"}]}}}});
         to_storage("apps", "Deployment", "v1beta1", "v1", &mut d);
         assert_eq!(d["apiVersion"], "apps/v1");
-        assert_eq!(d["spec"]["selector"], json!({"matchLabels": {"app": "nginx"}}));
+        assert_eq!(
+            d["spec"]["selector"],
+            json!({"matchLabels": {"app": "nginx"}})
+        );
         assert_eq!(d["metadata"]["labels"], json!({"app": "nginx"}));
         assert_eq!(d["spec"]["revisionHistoryLimit"], 2);
         from_storage("apps", "Deployment", "v1beta1", &mut d);
@@ -147,7 +150,10 @@ mod tests {
             "spec": {"maxReplicas": 5, "targetCPUUtilizationPercentage": 50}});
         to_storage("autoscaling", "HorizontalPodAutoscaler", "v1", "v2", &mut h);
         assert_eq!(h["apiVersion"], "autoscaling/v2");
-        assert_eq!(h["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"], 50);
+        assert_eq!(
+            h["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            50
+        );
         from_storage("autoscaling", "HorizontalPodAutoscaler", "v1", &mut h);
         assert_eq!(h["spec"]["targetCPUUtilizationPercentage"], 50);
         assert!(h["spec"].get("metrics").is_none());

@@ -214,20 +214,33 @@ mod tests {
 
     #[test]
     fn renders_like_upstream() {
-        let e = FieldError::invalid("spec.replicas", json!(-1), "must be greater than or equal to 0");
+        let e = FieldError::invalid(
+            "spec.replicas",
+            json!(-1),
+            "must be greater than or equal to 0",
+        );
         assert_eq!(
             e.to_string(),
             "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
         );
         let e = FieldError::required("spec.template.spec.containers", "");
-        assert_eq!(e.to_string(), "spec.template.spec.containers: Required value");
+        assert_eq!(
+            e.to_string(),
+            "spec.template.spec.containers: Required value"
+        );
         let e = FieldError::not_supported("spec.type", json!("Foo"), &["ClusterIP", "NodePort"]);
         assert_eq!(
             e.message(),
             "Unsupported value: \"Foo\": supported values: \"ClusterIP\", \"NodePort\""
         );
-        assert_eq!(go_value(&json!({"app": "x"})), "map[string]string{\"app\":\"x\"}");
-        let p = Path::new("spec").child("containers").index(0).child("image");
+        assert_eq!(
+            go_value(&json!({"app": "x"})),
+            "map[string]string{\"app\":\"x\"}"
+        );
+        let p = Path::new("spec")
+            .child("containers")
+            .index(0)
+            .child("image");
         assert_eq!(p.as_str(), "spec.containers[0].image");
     }
 }

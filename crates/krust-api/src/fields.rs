@@ -195,7 +195,9 @@ fn kind_fields(group: &str, kind: &str) -> &'static [&'static str] {
 
 /// Whether `field` can be used in a field selector for the kind.
 pub fn supported(group: &str, kind: &str, field: &str) -> bool {
-    field == "metadata.name" || field == "metadata.namespace" || kind_fields(group, kind).contains(&field)
+    field == "metadata.name"
+        || field == "metadata.namespace"
+        || kind_fields(group, kind).contains(&field)
 }
 
 fn scalar(v: Option<&Value>) -> String {
@@ -270,7 +272,8 @@ mod tests {
         let s = FieldSelector::parse(r"metadata.name=a\,b").unwrap();
         assert_eq!(s.exact("metadata.name"), Some("a,b"));
         let ev = json!({"involvedObject": {"kind": "Deployment", "name": "web"}});
-        let s = FieldSelector::parse("involvedObject.kind=Deployment,involvedObject.name=web").unwrap();
+        let s =
+            FieldSelector::parse("involvedObject.kind=Deployment,involvedObject.name=web").unwrap();
         assert!(s.matches("", "Event", &ev));
         let s = FieldSelector::parse("spec.nodeName=").unwrap();
         assert!(s.matches("", "Pod", &json!({"spec": {}})));

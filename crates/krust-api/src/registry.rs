@@ -278,12 +278,18 @@ const BUILTINS: &[Builtin] = &[
     .generation(),
     b("", &["v1"], "PodTemplate", "podtemplates", true),
     // apps
-    b("apps", &["v1", "v1beta1"], "Deployment", "deployments", true)
-        .short(&["deploy"])
-        .cat(ALL)
-        .status()
-        .scale()
-        .generation(),
+    b(
+        "apps",
+        &["v1", "v1beta1"],
+        "Deployment",
+        "deployments",
+        true,
+    )
+    .short(&["deploy"])
+    .cat(ALL)
+    .status()
+    .scale()
+    .generation(),
     b("apps", &["v1"], "ReplicaSet", "replicasets", true)
         .short(&["rs"])
         .cat(ALL)
@@ -368,13 +374,7 @@ const BUILTINS: &[Builtin] = &[
     )
     .short(&["sc"]),
     // rbac
-    b(
-        "rbac.authorization.k8s.io",
-        &["v1"],
-        "Role",
-        "roles",
-        true,
-    ),
+    b("rbac.authorization.k8s.io", &["v1"], "Role", "roles", true),
     b(
         "rbac.authorization.k8s.io",
         &["v1"],
@@ -525,7 +525,8 @@ impl Registry {
 
     /// Removes every version of one resource (a deleted CRD).
     pub fn remove_resource(&mut self, group: &str, plural: &str) {
-        self.by_gvr.retain(|(g, _, p), _| !(g == group && p == plural));
+        self.by_gvr
+            .retain(|(g, _, p), _| !(g == group && p == plural));
         let remaining: Vec<String> = self
             .by_gvr
             .keys()
@@ -591,7 +592,10 @@ mod tests {
         let d = r.get("apps", "v1beta1", "deployments").unwrap();
         assert_eq!(d.storage_version, "v1");
         assert!(d.deprecation_warning.is_some());
-        assert_eq!(d.key(Some("default"), "web"), "/registry/apps/deployments/default/web");
+        assert_eq!(
+            d.key(Some("default"), "web"),
+            "/registry/apps/deployments/default/web"
+        );
         let ns = r.get("", "v1", "namespaces").unwrap();
         assert!(!ns.namespaced);
         assert_eq!(ns.key(None, "default"), "/registry/core/namespaces/default");

@@ -40,7 +40,9 @@ pub struct SelectorError(pub String);
 
 impl Requirement {
     fn matches(&self, labels: Option<&Map<String, Value>>) -> bool {
-        let val = labels.and_then(|l| l.get(&self.key)).and_then(Value::as_str);
+        let val = labels
+            .and_then(|l| l.get(&self.key))
+            .and_then(Value::as_str);
         match self.op {
             Op::Equals | Op::In => val.is_some_and(|v| self.values.iter().any(|x| x == v)),
             Op::NotEquals | Op::NotIn => val.is_none_or(|v| !self.values.iter().any(|x| x == v)),
@@ -144,7 +146,11 @@ impl LabelSelector {
                             .collect()
                     })
                     .unwrap_or_default();
-                let op = match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
+                let op = match e
+                    .get("operator")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                {
                     "In" => Op::In,
                     "NotIn" => Op::NotIn,
                     "Exists" => Op::Exists,
@@ -404,7 +410,15 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        for s in ["app=", "a b", "app in nginx", "x in (a", "=x", "-bad=x", "app=nginx,,"] {
+        for s in [
+            "app=",
+            "a b",
+            "app in nginx",
+            "x in (a",
+            "=x",
+            "-bad=x",
+            "app=nginx,,",
+        ] {
             // `app=` is valid upstream (empty value); only check it does not panic.
             let _ = LabelSelector::parse(s);
         }
@@ -412,7 +426,11 @@ mod tests {
         assert!(LabelSelector::parse("app in nginx").is_err());
         assert!(LabelSelector::parse("x in (a").is_err());
         assert!(LabelSelector::parse("-bad=x").is_err());
-        assert!(LabelSelector::parse("app=").unwrap().matches(Some(&labels(json!({"app": ""})))));
+        assert!(
+            LabelSelector::parse("app=")
+                .unwrap()
+                .matches(Some(&labels(json!({"app": ""}))))
+        );
     }
 
     #[test]
@@ -425,6 +443,10 @@ mod tests {
         assert_eq!(sel.to_string(), "app=nginx,tier in (web)");
         assert!(sel.matches(Some(&labels(json!({"app": "nginx", "tier": "web"})))));
         assert!(!LabelSelector::from_structured(None).unwrap().matches(None));
-        assert!(LabelSelector::from_structured(Some(&json!({}))).unwrap().matches(None));
+        assert!(
+            LabelSelector::from_structured(Some(&json!({})))
+                .unwrap()
+                .matches(None)
+        );
     }
 }

@@ -10,7 +10,9 @@ pub fn now_rfc3339() -> String {
 
 /// Now, at microsecond precision: `2026-11-29T23:20:56.123456Z` (metav1.MicroTime).
 pub fn now_micro() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+    Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+        .to_string()
 }
 
 /// A timestamp at second precision.

@@ -149,6 +149,65 @@ pub fn path_segment_name(s: &str) -> Vec<String> {
     errs
 }
 
+const PORT_NAME_CHARSET_MSG: &str =
+    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
+const RELAXED_ENV_VAR_NAME_MSG: &str = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+const PERCENT_MSG: &str = "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')";
+
+/// A port name (`IANA_SVC_NAME`): at most 15 characters, `[-a-z0-9]`, at least one letter, no
+/// leading, trailing or doubled hyphens (`validation.IsValidPortName`).
+pub fn port_name(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if let Some(e) = max_len(s, 15) {
+        errs.push(e);
+    }
+    if s.is_empty() || !s.chars().all(|c| is_lower_alnum(c) || c == '-') {
+        errs.push(PORT_NAME_CHARSET_MSG.into());
+    }
+    if !s.chars().any(|c| c.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)".into());
+    }
+    if s.contains("--") {
+        errs.push("must not contain consecutive hyphens".into());
+    }
+    if s.starts_with('-') || s.ends_with('-') {
+        errs.push("must not begin or end with a hyphen".into());
+    }
+    errs
+}
+
+/// A port number: 1 to 65535 (`validation.IsValidPortNum`).
+pub fn port_number(p: i64) -> Vec<String> {
+    if (1..=65535).contains(&p) {
+        Vec::new()
+    } else {
+        vec!["must be between 1 and 65535, inclusive".into()]
+    }
+}
+
+/// An environment variable name under the relaxed rules (`validation.IsRelaxedEnvVarName`):
+/// printable ASCII other than `=`.
+pub fn env_var_name(s: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if s.is_empty() {
+        errs.push("environment variable name must be non-empty".into());
+    }
+    if s.chars().any(|c| !(' '..='~').contains(&c) || c == '=') {
+        errs.push(RELAXED_ENV_VAR_NAME_MSG.into());
+    }
+    errs
+}
+
+/// A percentage string such as `25%` (`validation.IsValidPercent`).
+pub fn percent(s: &str) -> Vec<String> {
+    let digits = s.strip_suffix('%').unwrap_or("");
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        Vec::new()
+    } else {
+        vec![PERCENT_MSG.into()]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

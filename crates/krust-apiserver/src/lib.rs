@@ -1,1 +1,253 @@
-//! placeholder
+//! The krust API server: Kubernetes' REST API over an MVCC [`krust_store::Backend`], as the real
+//! `kubectl` and client libraries expect it. It owns discovery, OpenAPI, the REST handlers
+//! (get, list, watch, create, update, patch, delete and the `status`/`scale` subresources), the
+//! watch cache, admission, authentication results and authorization, and metrics.
+//!
+//! Transport (TLS, client certificates) belongs to the binary: it hands each request to
+//! [`ApiServer::handle`] with the caller's [`Identity`] in the request extensions.
+
+pub mod allocator;
+pub mod discovery;
+pub mod metrics;
+pub mod negotiate;
+pub mod object;
+pub mod openapi;
+pub mod request_info;
+pub mod rest;
+pub mod status;
+pub mod strategy;
+pub mod watch_cache;
+
+mod bootstrap;
+mod response;
+
+use allocator::{Ipv4Net, ServiceAllocator};
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use krust_api::Registry;
+use krust_store::Backend;
+use request_info::{Query, Route};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use watch_cache::{CacheConfig, WatchCache};
+
+pub use response::ResponseBody;
+pub use status::ApiError;
+
+/// The authenticated caller of a request, put into the request extensions by the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    pub fn new(user: impl Into<String>, groups: &[&str]) -> Self {
+        Identity {
+            user: user.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+}
+
+/// What `/version` reports.
+#[derive(Debug, Clone)]
+pub struct VersionInfo {
+    pub major: String,
+    pub minor: String,
+    pub git_version: String,
+    pub git_commit: String,
+    pub build_date: String,
+}
+
+impl Default for VersionInfo {
+    fn default() -> Self {
+        VersionInfo {
+            major: "1".into(),
+            minor: "33".into(),
+            git_version: format!("v1.33.0+krust-{}", env!("CARGO_PKG_VERSION")),
+            git_commit: "unknown".into(),
+            build_date: "1970-01-01T00:00:00Z".into(),
+        }
+    }
+}
+
+/// API server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub service_cidr: Ipv4Net,
+    pub node_port_range: (u16, u16),
+    pub version: VersionInfo,
+    pub cache: CacheConfig,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// Address and port clients reach the API server at (the `kubernetes` Service endpoint).
+    pub advertise_address: std::net::Ipv4Addr,
+    pub https_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            service_cidr: Ipv4Net {
+                addr: std::net::Ipv4Addr::new(10, 43, 0, 0),
+                prefix: 16,
+            },
+            node_port_range: (30000, 32767),
+            version: VersionInfo::default(),
+            cache: CacheConfig::default(),
+            max_body_bytes: 3 * 1024 * 1024,
+            bookmark_interval: Duration::from_secs(60),
+            advertise_address: std::net::Ipv4Addr::LOCALHOST,
+            https_port: 6443,
+        }
+    }
+}
+
+pub(crate) struct State {
+    pub registry: RwLock<Registry>,
+    pub backend: Arc<dyn Backend>,
+    pub cache: WatchCache,
+    pub metrics: metrics::Metrics,
+    pub allocator: ServiceAllocator,
+    pub config: Config,
+}
+
+/// The API server. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiServer {
+    pub(crate) state: Arc<State>,
+}
+
+impl ApiServer {
+    /// Loads the watch cache from storage and creates the built-in objects every cluster has
+    /// (namespaces `default`, `kube-system`, `kube-public`, `kube-node-lease`).
+    pub async fn new(config: Config, backend: Arc<dyn Backend>) -> Result<Self, ApiError> {
+        let cache = WatchCache::start(backend.clone(), config.cache).await?;
+        let allocator = ServiceAllocator::new(config.service_cidr, config.node_port_range);
+        let (services, _) = cache.list("core/services", "/registry/core/services/");
+        for s in &services {
+            allocator.observe(s);
+        }
+        let server = ApiServer {
+            state: Arc::new(State {
+                registry: RwLock::new(Registry::builtin()),
+                backend,
+                cache,
+                metrics: metrics::Metrics::new(),
+                allocator,
+                config,
+            }),
+        };
+        bootstrap::ensure_builtin_objects(&server).await?;
+        Ok(server)
+    }
+
+    pub(crate) fn registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.state
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The Prometheus text of the API server's metrics.
+    pub fn metrics_text(&self) -> String {
+        self.state.metrics.encode()
+    }
+
+    /// Serves one request. The caller's identity is read from the request extensions.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let route = request_info::parse_path(parts.uri.path());
+        let query = Query::parse(parts.uri.query());
+        let identity = parts.extensions.get::<Identity>().cloned();
+        let public = matches!(route, Route::Health(_) | Route::Version);
+        let mut labels = metrics::DurationLabels {
+            verb: parts.method.as_str().to_string(),
+            group: String::new(),
+            version: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            scope: String::new(),
+            component: "apiserver".into(),
+        };
+        let result = match (&identity, public) {
+            (None, false) => Err(ApiError::unauthorized()),
+            _ => {
+                self.route(route, &parts, query, identity, body, &mut labels)
+                    .await
+            }
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => response::error(&e),
+        };
+        let code = resp.status().as_u16();
+        self.state
+            .metrics
+            .observe(labels, code, started.elapsed().as_secs_f64());
+        resp
+    }
+
+    async fn route<B>(
+        &self,
+        route: Route,
+        parts: &http::request::Parts,
+        query: Query,
+        identity: Option<Identity>,
+        body: B,
+        labels: &mut metrics::DurationLabels,
+    ) -> Result<Response<ResponseBody>, ApiError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
+        match route {
+            Route::Health(path) => Ok(self.health(&path, &query)),
+            Route::Version if read_only => Ok(response::json(200, &discovery::version(&self.state.config.version), &[])),
+            Route::Metrics if read_only => Ok(response::text(200, self.metrics_text())),
+            Route::LegacyVersions if read_only => Ok(response::json(200, &discovery::legacy_versions(&self.state.config), &[])),
+            Route::GroupList if read_only => Ok(response::json(200, &discovery::group_list(&self.registry()), &[])),
+            Route::Group(g) if read_only => discovery::group(&self.registry(), &g)
+                .map(|v| response::json(200, &v, &[]))
+                .ok_or_else(ApiError::not_found_path),
+            Route::ResourceList { group, version } if read_only => {
+                discovery::resource_list(&self.registry(), &group, &version)
+                    .map(|v| response::json(200, &v, &[]))
+                    .ok_or_else(ApiError::not_found_path)
+            }
+            Route::OpenApiV3Root if read_only => Ok(response::json(200, &openapi::v3_root(&self.registry()), &[])),
+            Route::OpenApiV3(gv) if read_only => openapi::v3_group_version(&self.registry(), &gv)
+                .map(|v| response::json(200, &v, &[]))
+                .ok_or_else(ApiError::not_found_path),
+            Route::Resource(path) => {
+                let Some(identity) = identity else {
+                    return Err(ApiError::unauthorized());
+                };
+                rest::serve(self, parts, path, query, identity, body, labels).await
+            }
+            Route::OpenApiV2 | Route::NotFound => Err(ApiError::not_found_path()),
+            _ => Err(ApiError::method_not_allowed(parts.method.as_str(), "")),
+        }
+    }
+
+    fn health(&self, path: &str, query: &Query) -> Response<ResponseBody> {
+        let name = path.split('/').next().unwrap_or("healthz");
+        if query.get("verbose").is_some() {
+            let checks = ["ping", "log", "etcd", "poststarthook/start-informers"];
+            let mut text: String = checks.iter().map(|c| format!("[+]{c} ok\n")).collect();
+            text.push_str(&format!("{name} check passed\n"));
+            response::text(200, text)
+        } else {
+            response::text(200, "ok".into())
+        }
+    }
+}

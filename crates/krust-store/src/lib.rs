@@ -141,7 +141,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Every change under `prefix` with a revision greater than `after`, then live changes.
     /// Fails with [`StoreError::Compacted`] if `after` is older than the compaction point.
-    fn watch(&self, prefix: &str, after: Revision) -> BoxFuture<'_, Result<WatchStream, StoreError>>;
+    fn watch(
+        &self,
+        prefix: &str,
+        after: Revision,
+    ) -> BoxFuture<'_, Result<WatchStream, StoreError>>;
 
     /// The revision of the last committed write.
     fn current_revision(&self) -> BoxFuture<'_, Result<Revision, StoreError>>;

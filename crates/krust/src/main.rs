@@ -1,1 +1,15 @@
-fn main() {}
+//! `krust`: a Kubernetes-compatible cluster in one binary.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = krust::cli::Cli::parse();
+    krust::logging::init(&cli.log_level);
+    match krust::commands::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

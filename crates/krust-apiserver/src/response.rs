@@ -1,0 +1,89 @@
+//! Building HTTP responses: JSON and YAML bodies, Status errors, `Warning` headers and
+//! streaming bodies for watches.
+
+use crate::negotiate::Output;
+use crate::status::ApiError;
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use serde_json::Value;
+use std::convert::Infallible;
+
+/// The body type of every response.
+pub type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+
+fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+fn with_warnings(mut resp: Response<ResponseBody>, warnings: &[String]) -> Response<ResponseBody> {
+    for w in warnings {
+        let text = format!("299 - {}", quote(w));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
+}
+
+fn quote(s: &str) -> String {
+    let escaped: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .flat_map(|c| match c {
+            '"' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("\"{escaped}\"")
+}
+
+fn build(status: u16, content_type: &str, body: ResponseBody) -> Response<ResponseBody> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    resp
+}
+
+/// A JSON response.
+pub fn json(status: u16, v: &Value, warnings: &[String]) -> Response<ResponseBody> {
+    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    with_warnings(build(status, "application/json", full(bytes)), warnings)
+}
+
+/// A response in the negotiated representation (JSON unless YAML was asked for).
+pub fn object(status: u16, v: &Value, output: Output, warnings: &[String]) -> Response<ResponseBody> {
+    if output == Output::Yaml {
+        if let Ok(text) = serde_saphyr::to_string(v) {
+            return with_warnings(build(status, "application/yaml", full(text)), warnings);
+        }
+    }
+    json(status, v, warnings)
+}
+
+/// A plain-text response.
+pub fn text(status: u16, body: String) -> Response<ResponseBody> {
+    build(status, "text/plain; charset=utf-8", full(body))
+}
+
+/// A Status error response.
+pub fn error(e: &ApiError) -> Response<ResponseBody> {
+    json(e.code, &e.to_status(), &[])
+}
+
+/// A streaming JSON response fed by a channel of chunks (watches).
+pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>, warnings: &[String]) -> Response<ResponseBody> {
+    let s = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(http_body::Frame::data(b)), rx))
+    });
+    let body = UnsyncBoxBody::new(StreamBody::new(s));
+    with_warnings(build(200, "application/json", body), warnings)
+}

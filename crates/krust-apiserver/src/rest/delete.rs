@@ -1,0 +1,276 @@
+//! DELETE and DELETECOLLECTION: `DeleteOptions` (preconditions, `propagationPolicy`,
+//! `gracePeriodSeconds`, `dryRun`), finalizers and `deletionTimestamp`, graceful deletion of
+//! pods bound to a node, namespaces moving to `Terminating`, and the objects that may never be
+//! deleted (`default`, `kube-system`, `kube-public`).
+
+use super::read::{Filter, list_objects};
+use super::{Ctx, parse_rv};
+use crate::object::render;
+use crate::response::{self, ResponseBody};
+use crate::status::{ApiError, success_status};
+use crate::watch_cache::decode_stored;
+use crate::ApiServer;
+use http::Response;
+use krust_api::meta::{finalizers, is_deleting, uid};
+use krust_api::{FieldError, ResourceInfo};
+use krust_store::StoreError;
+use serde_json::{Value, json};
+
+const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// The parts of `DeleteOptions` krust acts on.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DeleteOptions {
+    pub propagation: Option<String>,
+    pub grace: Option<i64>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+    pub dry_run: bool,
+}
+
+fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let mut o = DeleteOptions::default();
+    let trimmed: &[u8] = body.trim_ascii();
+    if !trimmed.is_empty() {
+        let v: Value = serde_json::from_slice(trimmed)
+            .map_err(|e| ApiError::bad_request(format!("couldn't decode DeleteOptions: {e}")))?;
+        o.propagation = v["propagationPolicy"].as_str().map(str::to_string);
+        o.grace = v["gracePeriodSeconds"].as_i64();
+        o.uid = v["preconditions"]["uid"].as_str().map(str::to_string);
+        o.resource_version = v["preconditions"]["resourceVersion"].as_str().map(str::to_string);
+        if let Some(orphan) = v["orphanDependents"].as_bool() {
+            if o.propagation.is_none() {
+                o.propagation = Some(if orphan { "Orphan" } else { "Background" }.into());
+            }
+        }
+        if let Some(d) = v["dryRun"].as_array() {
+            o.dry_run = d.iter().any(|x| x == "All");
+        }
+    }
+    if let Some(p) = ctx.query.non_empty("propagationPolicy") {
+        o.propagation = Some(p.to_string());
+    }
+    if let Some(g) = ctx.query.non_empty("gracePeriodSeconds") {
+        o.grace = Some(
+            g.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {g:?}")))?,
+        );
+    }
+    o.dry_run |= ctx.dry_run()?;
+    if let Some(p) = &o.propagation {
+        if !matches!(p.as_str(), "Orphan" | "Foreground" | "Background") {
+            return Err(ApiError::invalid_kind(
+                "DeleteOptions.meta.k8s.io",
+                "meta.k8s.io",
+                "DeleteOptions",
+                "",
+                &[FieldError::not_supported(
+                    "propagationPolicy",
+                    json!(p),
+                    &["Foreground", "Background", "Orphan"],
+                )],
+            ));
+        }
+    }
+    Ok(o)
+}
+
+enum Deleted {
+    /// Gone from storage; the last state.
+    Now(Value),
+    /// Still present with `deletionTimestamp` (finalizers or a grace period pending).
+    Pending(Value),
+}
+
+async fn delete_one(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    key: &str,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Deleted, ApiError> {
+    if info.group.is_empty() && info.kind == "Namespace" && PROTECTED_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(info, name, "this namespace may not be deleted"));
+    }
+    for _ in 0..8 {
+        let cur = server
+            .state
+            .backend
+            .get(key)
+            .await?
+            .ok_or_else(|| ApiError::not_found(info, name))?;
+        let obj = decode_stored(&cur).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+        if let Some(u) = &opts.uid {
+            if u != uid(&obj) {
+                return Err(ApiError::conflict_because(
+                    info,
+                    name,
+                    &format!("Precondition failed: UID in precondition: {u}, UID in object meta: {}", uid(&obj)),
+                ));
+            }
+        }
+        if let Some(rv) = &opts.resource_version {
+            if *rv != cur.mod_revision.to_string() {
+                return Err(ApiError::conflict_because(
+                    info,
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        cur.mod_revision
+                    ),
+                ));
+            }
+        }
+        let mut fins = finalizers(&obj);
+        match opts.propagation.as_deref() {
+            Some("Orphan") => {
+                fins.retain(|f| f != "foregroundDeletion");
+                if !fins.iter().any(|f| f == "orphan") {
+                    fins.push("orphan".into());
+                }
+            }
+            Some("Foreground") => {
+                fins.retain(|f| f != "orphan");
+                if !fins.iter().any(|f| f == "foregroundDeletion") {
+                    fins.push("foregroundDeletion".into());
+                }
+            }
+            Some("Background") if is_deleting(&obj) => {
+                fins.retain(|f| f != "orphan" && f != "foregroundDeletion");
+            }
+            _ => {}
+        }
+        let is_pod = info.group.is_empty() && info.kind == "Pod";
+        let is_ns = info.group.is_empty() && info.kind == "Namespace";
+        let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+        let phase_done = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let grace = if is_pod && bound && !phase_done {
+            let g = opts
+                .grace
+                .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
+                .unwrap_or(30)
+                .max(0);
+            let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
+            match current {
+                Some(c) if is_deleting(&obj) => g.min(c),
+                _ => g,
+            }
+        } else {
+            0
+        };
+        let ns_pending = is_ns && obj["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        if !fins.is_empty() || grace > 0 || ns_pending {
+            let mut new = obj.clone();
+            if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                if !meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()) || is_pod {
+                    meta.insert(
+                        "deletionTimestamp".into(),
+                        json!(krust_api::time::rfc3339_after(grace)),
+                    );
+                }
+                meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                if fins.is_empty() {
+                    meta.remove("finalizers");
+                } else {
+                    meta.insert("finalizers".into(), json!(fins));
+                }
+            }
+            if is_ns {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            if is_deleting(&obj) && crate::object::semantically_equal(&new, &obj) {
+                return Ok(Deleted::Pending(obj));
+            }
+            if opts.dry_run {
+                return Ok(Deleted::Pending(new));
+            }
+            match server
+                .state
+                .backend
+                .update(key, crate::object::encode_for_storage(&new)?, cur.mod_revision)
+                .await
+            {
+                Ok(kv) => {
+                    new["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+                    return Ok(Deleted::Pending(new));
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(info, name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if opts.dry_run {
+            return Ok(Deleted::Now(obj));
+        }
+        match server.state.backend.delete(key, Some(cur.mod_revision)).await {
+            Ok(kv) => {
+                if info.group.is_empty() && info.kind == "Service" {
+                    server.state.allocator.release_service(&obj);
+                }
+                let mut last = obj;
+                last["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+                return Ok(Deleted::Now(last));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(StoreError::NotFound(_)) => return Err(ApiError::not_found(info, name)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(info, name))
+}
+
+pub(crate) async fn delete(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
+    let opts = parse_options(ctx, body)?;
+    let info = ctx.info.clone();
+    let name = ctx.name().to_string();
+    match delete_one(server, &info, &ctx.key(), &name, &opts).await? {
+        Deleted::Pending(obj) => Ok(response::object(200, &render(&info, &obj), ctx.output, &ctx.warnings)),
+        Deleted::Now(obj) => {
+            let returns_object = info.group.is_empty() && matches!(info.kind.as_str(), "Pod" | "Namespace" | "Service");
+            let body = if returns_object {
+                render(&info, &obj)
+            } else {
+                success_status(&info, &name, uid(&obj))
+            };
+            Ok(response::object(200, &body, ctx.output, &ctx.warnings))
+        }
+    }
+}
+
+pub(crate) async fn delete_collection(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+    body: &[u8],
+) -> Result<Response<ResponseBody>, ApiError> {
+    let opts = parse_options(ctx, body)?;
+    parse_rv(ctx.query.get("resourceVersion"))?;
+    let filter = Filter::from_ctx(ctx)?;
+    let mut list_ctx_query = ctx.query.clone();
+    list_ctx_query.set("limit", "");
+    list_ctx_query.set("continue", "");
+    let listed = {
+        let saved = std::mem::replace(&mut ctx.query, list_ctx_query);
+        let r = list_objects(server, ctx, &filter).await;
+        ctx.query = saved;
+        r?
+    };
+    let info = ctx.info.clone();
+    let mut items = Vec::new();
+    for obj in &listed.items {
+        let name = krust_api::meta::name(obj).to_string();
+        let ns = krust_api::meta::namespace(obj);
+        let key = info.key(if ns.is_empty() { None } else { Some(ns) }, &name);
+        match delete_one(server, &info, &key, &name, &opts).await {
+            Ok(Deleted::Now(o) | Deleted::Pending(o)) => items.push(render(&info, &o)),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let body = json!({
+        "kind": info.list_kind,
+        "apiVersion": info.api_version(),
+        "metadata": {"resourceVersion": listed.revision.to_string()},
+        "items": items,
+    });
+    Ok(response::object(200, &body, ctx.output, &ctx.warnings))
+}

@@ -1,0 +1,488 @@
+//! CREATE, UPDATE (PUT) and PATCH, on the main resource and the `status` and `finalize`
+//! subresources: decoding, version conversion, strategies, defaulting, admission, validation,
+//! `dryRun`, optimistic concurrency, and the compare-and-swap write.
+
+use super::admission::{Allocation, allocate_service, namespace_lifecycle, release_dropped};
+use super::read::render_one;
+use super::{Ctx, decode_object};
+use crate::negotiate::{BodyFormat, body_format};
+use crate::object::{encode_for_storage, generate_name, semantically_equal};
+use crate::response::{self, ResponseBody};
+use crate::status::ApiError;
+use crate::strategy;
+use crate::watch_cache::decode_stored;
+use crate::ApiServer;
+use http::Response;
+use krust_api::meta::{get_str, resource_version};
+use krust_api::{FieldError, ResourceInfo, conversion, defaults, validation};
+use krust_store::{KeyValue, StoreError};
+use serde_json::{Value, json};
+
+/// Which part of an object a PUT writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Main,
+    Status,
+    Finalize,
+}
+
+const RETRIES: usize = 8;
+
+fn is_service(info: &ResourceInfo) -> bool {
+    info.group.is_empty() && info.kind == "Service"
+}
+
+/// Checks and fills `apiVersion` and `kind` against the endpoint.
+fn check_type_meta(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
+    let want_av = info.api_version();
+    let map = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("the body is not an object"))?;
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), json!(want_av));
+        }
+        Some(av) if av == want_av => {}
+        Some(av) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), json!(info.kind));
+        }
+        Some(k) if k == info.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "{k} in version \"{}\" cannot be handled as a {}: the kind in the data ({k}) does not match the expected kind ({})",
+                info.version, info.kind, info.kind
+            )));
+        }
+    }
+    if !map.get("metadata").is_none_or(Value::is_object) {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: metadata must be an object",
+            info.kind, info.version, info.kind
+        )));
+    }
+    if map.get("metadata").is_none() {
+        map.insert("metadata".into(), json!({}));
+    }
+    Ok(())
+}
+
+/// Checks the body's namespace against the request's, filling it when empty.
+fn check_namespace(info: &ResourceInfo, path_ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    if !info.namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    let Some(ns) = path_ns else {
+        return Err(ApiError::not_found_path());
+    };
+    match meta.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            meta.insert("namespace".into(), json!(ns));
+            Ok(())
+        }
+        Some(b) if b == ns => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+    }
+}
+
+fn set_rv(obj: &mut Value, rev: i64) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), json!(rev.to_string()));
+    }
+}
+
+/// Creates an object given at the served version of `info`, with `apiVersion`, `kind` and
+/// namespace already checked. Returns the stored (storage-version) object.
+pub(crate) async fn create_object(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    mut obj: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut obj);
+    let name = get_str(&obj, &["metadata", "name"]).unwrap_or("").to_string();
+    let generate = get_str(&obj, &["metadata", "generateName"])
+        .filter(|g| name.is_empty() && !g.is_empty())
+        .map(str::to_string);
+    if name.is_empty() && generate.is_none() {
+        return Err(ApiError::invalid(
+            info,
+            "",
+            &[FieldError::required("metadata.name", "name or generateName is required")],
+        ));
+    }
+    if get_str(&obj, &["metadata", "resourceVersion"]).is_some_and(|rv| !rv.is_empty()) {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    strategy::prepare_for_create(info, &mut obj);
+    defaults::apply_defaults(&info.group, &info.kind, &mut obj);
+    if let Some(ns) = namespace {
+        namespace_lifecycle(server, info, ns, &name).await?;
+    }
+    let alloc = &server.state.allocator;
+    for _ in 0..RETRIES {
+        if let Some(g) = &generate {
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("name".into(), json!(generate_name(g)));
+            }
+        }
+        let name = krust_api::meta::name(&obj).to_string();
+        let taken = if is_service(info) {
+            match allocate_service(alloc, &mut obj, None) {
+                Ok(t) => t,
+                Err(errs) => return Err(ApiError::invalid(info, &name, &errs)),
+            }
+        } else {
+            Allocation::default()
+        };
+        let errs = validation::validate(&info.group, &info.kind, info.namespaced, &obj, None);
+        if !errs.is_empty() {
+            taken.release(alloc);
+            return Err(ApiError::invalid(info, &name, &errs));
+        }
+        if dry_run {
+            taken.release(alloc);
+            return Ok(obj);
+        }
+        let key = info.key(namespace, &name);
+        match server.state.backend.create(&key, encode_for_storage(&obj)?).await {
+            Ok(kv) => {
+                set_rv(&mut obj, kv.mod_revision);
+                return Ok(obj);
+            }
+            Err(StoreError::AlreadyExists(_)) => {
+                taken.release(alloc);
+                if generate.is_none() {
+                    return Err(ApiError::already_exists(info, &name));
+                }
+            }
+            Err(e) => {
+                taken.release(alloc);
+                return Err(e.into());
+            }
+        }
+    }
+    Err(ApiError::new(
+        500,
+        "AlreadyExists",
+        "failed to generate a unique name after several attempts",
+    ))
+}
+
+pub(crate) async fn create(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let format = body_format(content_type)
+        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml))
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                content_type.unwrap_or(""),
+                &["application/json", "application/yaml"],
+            )
+        })?;
+    let dry_run = ctx.dry_run()?;
+    let mut obj = decode_object(body, format)?;
+    check_type_meta(&ctx.info, &mut obj)?;
+    check_namespace(&ctx.info, ctx.namespace(), &mut obj)?;
+    let info = ctx.info.clone();
+    let stored = create_object(server, &info, ctx.namespace(), obj, dry_run).await?;
+    let out = render_one(ctx, &stored)?;
+    Ok(response::object(201, &out, ctx.output, &ctx.warnings))
+}
+
+/// The result of one attempt at an update.
+pub(crate) enum Attempt {
+    Done(Value),
+    /// The stored object changed under us: read again and retry.
+    Conflict,
+}
+
+/// Writes `new` (storage version, prepared for the given mode) over `old` with compare-and-swap
+/// on `cur.mod_revision`. Deletes the object instead when this update removed the last
+/// finalizer of an object being deleted.
+pub(crate) async fn commit_update(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    cur: &KeyValue,
+    old: &Value,
+    mut new: Value,
+    mode: Mode,
+    dry_run: bool,
+) -> Result<Attempt, ApiError> {
+    let name = krust_api::meta::name(old).to_string();
+    match mode {
+        Mode::Main => strategy::prepare_for_update(info, &mut new, old),
+        Mode::Status => new = strategy::status_update(&new, old),
+        Mode::Finalize => {
+            let mut n = old.clone();
+            n["spec"]["finalizers"] = new["spec"]["finalizers"].clone();
+            new = n;
+        }
+    }
+    defaults::apply_defaults(&info.group, &info.kind, &mut new);
+    let alloc = &server.state.allocator;
+    let taken = if is_service(info) && mode == Mode::Main {
+        match allocate_service(alloc, &mut new, Some(old)) {
+            Ok(t) => t,
+            Err(errs) => return Err(ApiError::invalid(info, &name, &errs)),
+        }
+    } else {
+        Allocation::default()
+    };
+    let errs = validation::validate(&info.group, &info.kind, info.namespaced, &new, Some(old));
+    if !errs.is_empty() {
+        taken.release(alloc);
+        return Err(ApiError::invalid(info, &name, &errs));
+    }
+    if semantically_equal(&new, old) {
+        taken.release(alloc);
+        return Ok(Attempt::Done(old.clone()));
+    }
+    if dry_run {
+        taken.release(alloc);
+        return Ok(Attempt::Done(new));
+    }
+    let finished = krust_api::meta::is_deleting(&new)
+        && krust_api::meta::finalizers(&new).is_empty()
+        && new["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
+        && new["spec"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+    let key = cur.key.clone();
+    if finished {
+        taken.release(alloc);
+        return match server.state.backend.delete(&key, Some(cur.mod_revision)).await {
+            Ok(kv) => {
+                if is_service(info) {
+                    alloc.release_service(old);
+                }
+                set_rv(&mut new, kv.mod_revision);
+                Ok(Attempt::Done(new))
+            }
+            Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(Attempt::Conflict),
+            Err(e) => Err(e.into()),
+        };
+    }
+    match server
+        .state
+        .backend
+        .update(&key, encode_for_storage(&new)?, cur.mod_revision)
+        .await
+    {
+        Ok(kv) => {
+            if is_service(info) {
+                release_dropped(alloc, old, &new);
+            }
+            set_rv(&mut new, kv.mod_revision);
+            Ok(Attempt::Done(new))
+        }
+        Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => {
+            taken.release(alloc);
+            Ok(Attempt::Conflict)
+        }
+        Err(e) => {
+            taken.release(alloc);
+            Err(e.into())
+        }
+    }
+}
+
+/// Reads the stored object for an update.
+pub(crate) async fn load(server: &ApiServer, info: &ResourceInfo, key: &str, name: &str) -> Result<(KeyValue, Value), ApiError> {
+    let kv = server
+        .state
+        .backend
+        .get(key)
+        .await?
+        .ok_or_else(|| ApiError::not_found(info, name))?;
+    let obj = decode_stored(&kv).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+    Ok((kv, obj))
+}
+
+pub(crate) async fn update(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+    body: &[u8],
+    content_type: Option<&str>,
+    mode: Mode,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let format = body_format(content_type)
+        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml))
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                content_type.unwrap_or(""),
+                &["application/json", "application/yaml"],
+            )
+        })?;
+    let dry_run = ctx.dry_run()?;
+    let mut obj = decode_object(body, format)?;
+    check_type_meta(&ctx.info, &mut obj)?;
+    check_namespace(&ctx.info, ctx.namespace(), &mut obj)?;
+    let name = ctx.name().to_string();
+    match krust_api::meta::get_str(&obj, &["metadata", "name"]) {
+        None | Some("") => {
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("name".into(), json!(name));
+            }
+        }
+        Some(n) if n == name => {}
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    let info = ctx.info.clone();
+    conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut obj);
+    let wanted_rv = resource_version(&obj).to_string();
+    let key = ctx.key();
+    for _ in 0..RETRIES {
+        let (cur, old) = load(server, &info, &key, &name).await?;
+        if !wanted_rv.is_empty() && wanted_rv != cur.mod_revision.to_string() {
+            return Err(ApiError::conflict(&info, &name));
+        }
+        check_uid(&info, &obj, &old)?;
+        match commit_update(server, &info, &cur, &old, obj.clone(), mode, dry_run).await? {
+            Attempt::Done(stored) => {
+                let out = render_one(ctx, &stored)?;
+                return Ok(response::object(200, &out, ctx.output, &ctx.warnings));
+            }
+            Attempt::Conflict if wanted_rv.is_empty() => continue,
+            Attempt::Conflict => return Err(ApiError::conflict(&info, &name)),
+        }
+    }
+    Err(ApiError::conflict(&info, &name))
+}
+
+fn check_uid(info: &ResourceInfo, new: &Value, old: &Value) -> Result<(), ApiError> {
+    let new_uid = krust_api::meta::uid(new);
+    let old_uid = krust_api::meta::uid(old);
+    if !new_uid.is_empty() && new_uid != old_uid {
+        return Err(ApiError::conflict_because(
+            info,
+            krust_api::meta::name(old),
+            &format!("Precondition failed: UID in precondition: {new_uid}, UID in object meta: {old_uid}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Applies a JSON patch or JSON merge patch to a document.
+pub(crate) fn apply_patch(info: &ResourceInfo, name: &str, doc: &Value, patch: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
+    let mut out = doc.clone();
+    match format {
+        BodyFormat::MergePatch => {
+            let p: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            if !p.is_object() {
+                return Err(ApiError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+            }
+            json_patch::merge(&mut out, &p);
+        }
+        BodyFormat::JsonPatch => {
+            let p: json_patch::Patch = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut out, &p).map_err(|e| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+                .with_name(info, name)
+            })?;
+        }
+        _ => {
+            return Err(ApiError::unsupported_media_type(
+                "",
+                &["application/json-patch+json", "application/merge-patch+json"],
+            ));
+        }
+    }
+    if !out.is_object() {
+        return Err(ApiError::bad_request("the patched document is not an object"));
+    }
+    Ok(out)
+}
+
+pub(crate) async fn patch(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<Response<ResponseBody>, ApiError> {
+    let format = body_format(content_type)
+        .filter(|f| matches!(f, BodyFormat::JsonPatch | BodyFormat::MergePatch))
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                content_type.unwrap_or(""),
+                &["application/json-patch+json", "application/merge-patch+json"],
+            )
+        })?;
+    let dry_run = ctx.dry_run()?;
+    let info = ctx.info.clone();
+    let name = ctx.name().to_string();
+    let key = ctx.key();
+    let sub = ctx.path.subresource.clone();
+    for _ in 0..RETRIES {
+        let (cur, old) = load(server, &info, &key, &name).await?;
+        let view = if sub.as_deref() == Some("scale") {
+            super::scale::scale_view(&info, &old)
+        } else {
+            crate::object::render(&info, &old)
+        };
+        let patched = apply_patch(&info, &name, &view, body, format)?;
+        let explicit_rv = resource_version(&patched).to_string();
+        if !explicit_rv.is_empty() && explicit_rv != cur.mod_revision.to_string() {
+            return Err(ApiError::conflict(&info, &name));
+        }
+        let (new, mode) = match sub.as_deref() {
+            Some("scale") => (super::scale::apply_scale(&info, &old, &patched)?, Mode::Main),
+            other => {
+                let mut p = patched;
+                if krust_api::meta::name(&p) != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({}) does not match the name on the URL ({name})",
+                        krust_api::meta::name(&p)
+                    )));
+                }
+                if info.namespaced && krust_api::meta::namespace(&p) != ctx.namespace().unwrap_or("") {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+                check_type_meta(&info, &mut p)?;
+                conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut p);
+                check_uid(&info, &p, &old)?;
+                (p, if other == Some("status") { Mode::Status } else { Mode::Main })
+            }
+        };
+        match commit_update(server, &info, &cur, &old, new, mode, dry_run).await? {
+            Attempt::Done(stored) => {
+                let out = if sub.as_deref() == Some("scale") {
+                    super::scale::scale_view(&info, &stored)
+                } else {
+                    render_one(ctx, &stored)?
+                };
+                return Ok(response::object(200, &out, ctx.output, &ctx.warnings));
+            }
+            Attempt::Conflict => continue,
+        }
+    }
+    Err(ApiError::conflict(&info, &name))
+}

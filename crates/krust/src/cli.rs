@@ -1,0 +1,104 @@
+//! The command line. Flag names follow k3s where k3s has the same flag.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "krust", version, about = "A Kubernetes-compatible cluster in one binary")]
+pub struct Cli {
+    /// Log filter: a level (`info`, `debug`) or targets (`krust_apiserver=debug,info`).
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control plane (API server and storage).
+    Server(ServerArgs),
+    /// Print the admin kubeconfig of a server on this machine.
+    Kubeconfig(KubeconfigArgs),
+    /// Run a benchmark and print its results.
+    Bench(BenchArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Where state, certificates and the database live.
+    #[arg(long, default_value = "/var/lib/krust")]
+    pub data_dir: PathBuf,
+    /// HTTPS port of the API server.
+    #[arg(long, default_value_t = 6443)]
+    pub https_port: u16,
+    /// Address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: String,
+    /// Address advertised to clients and in the `kubernetes` Service's endpoints
+    /// (default: the first non-loopback local IPv4 address, else 127.0.0.1).
+    #[arg(long)]
+    pub advertise_address: Option<std::net::Ipv4Addr>,
+    /// Where to write the admin kubeconfig (mode 0600).
+    #[arg(long, default_value = "/etc/krust/krust.yaml")]
+    pub write_kubeconfig: PathBuf,
+    /// Do not run a node agent in this process.
+    #[arg(long)]
+    pub disable_agent: bool,
+    /// Storage: `sqlite://PATH` (default `sqlite://<data-dir>/server/db/state.db`).
+    #[arg(long)]
+    pub datastore_endpoint: Option<String>,
+    /// Pod network.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// Service network; its first address is the `kubernetes` Service.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+    /// Cluster DNS Service IP.
+    #[arg(long, default_value = "10.43.0.10")]
+    pub cluster_dns: std::net::Ipv4Addr,
+    /// Cluster DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Node port range.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// Events kept per resource in the watch cache for watches that resume from a revision.
+    #[arg(long, default_value_t = 10_000)]
+    pub watch_cache_size: usize,
+    /// Seconds between storage compactions (history older than the previous run is dropped).
+    #[arg(long, default_value_t = 300)]
+    pub compaction_interval: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    #[arg(long, default_value = "/var/lib/krust")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub which: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// API server throughput and latency (create/get/list/watch) and storage write rate.
+    Api(BenchApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchApiArgs {
+    /// Operations per measurement.
+    #[arg(long, default_value_t = 2000)]
+    pub count: usize,
+    /// Concurrency levels, comma-separated.
+    #[arg(long, default_value = "1,8,64", value_delimiter = ',')]
+    pub concurrency: Vec<usize>,
+    /// The krust binary to start as the server (default: this one).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
+}

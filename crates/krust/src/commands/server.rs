@@ -1,0 +1,164 @@
+//! `krust server`: storage, certificates, the API server on HTTPS, the admin kubeconfig, and
+//! periodic storage compaction, until SIGTERM or SIGINT.
+
+use super::kubeconfig::admin_kubeconfig_path;
+use crate::cli::ServerArgs;
+use crate::kubeconfig::{admin_kubeconfig, write_kubeconfig};
+use crate::pki::{ClusterPki, ServingNames, local_addresses};
+use anyhow::{Context, bail};
+use krust_apiserver::allocator::Ipv4Net;
+use krust_apiserver::watch_cache::CacheConfig;
+use krust_apiserver::{ApiServer, Config};
+use krust_store::Backend;
+use krust_store::sqlite::SqliteBackend;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Opens the datastore named by `--datastore-endpoint`.
+pub fn open_datastore(endpoint: &str) -> anyhow::Result<Arc<dyn Backend>> {
+    if endpoint.starts_with("sqlite://") {
+        let b = SqliteBackend::from_endpoint(endpoint)
+            .with_context(|| format!("opening datastore {endpoint}"))?;
+        Ok(Arc::new(b))
+    } else if endpoint.starts_with("etcd://") || endpoint.starts_with("http") {
+        bail!("the etcd datastore is not supported by this build yet; use sqlite://PATH")
+    } else {
+        bail!("unknown datastore endpoint {endpoint:?}: expected sqlite://PATH")
+    }
+}
+
+fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
+    let (a, b) = s
+        .split_once('-')
+        .with_context(|| format!("--service-node-port-range {s:?}: expected LOW-HIGH"))?;
+    let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+    if a > b {
+        bail!("--service-node-port-range {s:?}: low end above high end");
+    }
+    Ok((a, b))
+}
+
+fn default_advertise_address() -> Ipv4Addr {
+    local_addresses()
+        .into_iter()
+        .find_map(|ip| match ip {
+            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .unwrap_or(Ipv4Addr::LOCALHOST)
+}
+
+fn ensure_token(path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut b = [0u8; 24];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| anyhow::anyhow!("no randomness for the join token"))?;
+    let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    write_kubeconfig(path, &format!("{token}\n")).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+async fn compact_periodically(backend: Arc<dyn Backend>, every: Duration) {
+    let mut previous = None;
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let Ok(now) = backend.current_revision().await else { continue };
+        if let Some(prev) = previous {
+            if let Err(e) = backend.compact(prev).await {
+                tracing::warn!(error = %e, "storage compaction failed");
+            } else {
+                tracing::debug!(revision = prev, "storage compacted");
+            }
+        }
+        previous = Some(now);
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let server_dir = args.data_dir.join("server");
+    std::fs::create_dir_all(&server_dir)
+        .with_context(|| format!("creating {}", server_dir.display()))?;
+    let service_cidr = Ipv4Net::parse(&args.service_cidr)
+        .with_context(|| format!("--service-cidr {:?} is not an IPv4 CIDR", args.service_cidr))?;
+    Ipv4Net::parse(&args.cluster_cidr)
+        .with_context(|| format!("--cluster-cidr {:?} is not an IPv4 CIDR", args.cluster_cidr))?;
+    let node_port_range = parse_port_range(&args.service_node_port_range)?;
+    let advertise = args.advertise_address.unwrap_or_else(default_advertise_address);
+
+    let endpoint = args.datastore_endpoint.clone().unwrap_or_else(|| {
+        format!("sqlite://{}", server_dir.join("db").join("state.db").display())
+    });
+    let backend = open_datastore(&endpoint)?;
+
+    let mut names = ServingNames::gather_with_domain(IpAddr::V4(service_cidr.nth(1)), &args.cluster_domain);
+    names.add_ip(IpAddr::V4(advertise));
+    let pki = ClusterPki::load_or_create(&server_dir.join("tls"), &names)
+        .context("preparing the cluster certificates")?;
+    let tls = crate::tls::server_config(&pki).context("building the TLS configuration")?;
+
+    let config = Config {
+        service_cidr,
+        node_port_range,
+        cache: CacheConfig {
+            window: args.watch_cache_size.max(1),
+            ..CacheConfig::default()
+        },
+        advertise_address: advertise,
+        https_port: args.https_port,
+        ..Config::default()
+    };
+    let api = ApiServer::new(config, backend.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the API server: {e}"))?;
+
+    let bind: IpAddr = args
+        .bind_address
+        .parse()
+        .with_context(|| format!("--bind-address {:?}", args.bind_address))?;
+    let listener = tokio::net::TcpListener::bind((bind, args.https_port))
+        .await
+        .with_context(|| format!("listening on {bind}:{}", args.https_port))?;
+
+    let url = format!("https://127.0.0.1:{}", args.https_port);
+    let kubeconfig = admin_kubeconfig(&url, pki.ca_cert_pem(), pki.admin_cert_pem(), pki.admin_key_pem());
+    write_kubeconfig(&admin_kubeconfig_path(&args.data_dir), &kubeconfig)?;
+    write_kubeconfig(&args.write_kubeconfig, &kubeconfig)
+        .with_context(|| format!("writing {}", args.write_kubeconfig.display()))?;
+    ensure_token(&server_dir.join("token"))?;
+
+    if !args.disable_agent {
+        tracing::warn!("this build has no node agent yet: running the control plane only (as with --disable-agent)");
+    }
+    tokio::spawn(compact_periodically(backend.clone(), Duration::from_secs(args.compaction_interval.max(1))));
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = tokio::spawn(crate::serve::serve_https(listener, tls, api, stop_rx));
+    tracing::info!(url = %url, kubeconfig = %args.write_kubeconfig.display(), datastore = %endpoint, "krust server is ready");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = serving.await;
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! The krust binary's library half: the command line, the subcommands (`server`,
+//! `kubeconfig`, `bench`, `version`), HTTPS serving, certificates, TLS and kubeconfig plumbing.
+
+pub mod cli;
+pub mod commands;
+pub mod kubeconfig;
+pub mod logging;
+pub mod pki;
+pub mod serve;
+pub mod tls;
