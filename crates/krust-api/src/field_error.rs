@@ -207,6 +207,12 @@ impl From<&Path> for String {
     }
 }
 
+impl From<Path> for String {
+    fn from(p: Path) -> String {
+        p.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

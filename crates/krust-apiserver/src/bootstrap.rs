@@ -20,6 +20,10 @@ async fn create_if_missing(
         .registry()
         .storage_info(group, plural)
         .ok_or_else(|| ApiError::internal(format!("no resource {plural}")))?;
+    let key = info.key(namespace, krust_api::meta::name(&obj));
+    if server.state.backend.get(&key).await?.is_some() {
+        return Ok(());
+    }
     match create_object(server, &info, namespace, obj, false).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),

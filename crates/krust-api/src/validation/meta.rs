@@ -32,19 +32,21 @@ pub(crate) fn name_rule(group: &str, kind: &str) -> NameRule {
     match (group, kind) {
         ("", "Namespace") | ("apps", "StatefulSet") => NameRule::Label,
         ("", "Service") => NameRule::Dns1035,
-        ("rbac.authorization.k8s.io", "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding") => {
-            NameRule::PathSegment
-        }
+        (
+            "rbac.authorization.k8s.io",
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding",
+        ) => NameRule::PathSegment,
         _ => NameRule::Subdomain,
     }
 }
 
 /// Upstream's `maskTrailingDash`: a generateName prefix may end in `-`.
 fn mask_trailing_dash(name: &str) -> String {
-    if name.len() > 1 && name.ends_with('-') {
-        if let Some(head) = name.get(..name.len() - 2) {
-            return format!("{head}a");
-        }
+    if name.len() > 1
+        && name.ends_with('-')
+        && let Some(head) = name.get(..name.len() - 2)
+    {
+        return format!("{head}a");
     }
     name.to_string()
 }
@@ -96,7 +98,12 @@ fn validate_name(errs: &mut Errs, meta: &Value, path: &Path, rule: NameRule) {
             path.child("name"),
             "name or generateName is required",
         )),
-        name => invalid_each(errs, &path.child("name"), name, name_errors(rule, name, false)),
+        name => invalid_each(
+            errs,
+            &path.child("name"),
+            name,
+            name_errors(rule, name, false),
+        ),
     }
 }
 
@@ -129,10 +136,15 @@ fn validate_meta_common(errs: &mut Errs, meta: &Value, path: &Path) {
 pub(crate) fn validate_object_meta(errs: &mut Errs, obj: &Value, namespaced: bool, rule: NameRule) {
     let path = Path::new("metadata");
     let meta = metadata(errs, obj);
-    if let Some(gn) = get_str(errs, meta, "generateName", &path) {
-        if !gn.is_empty() {
-            invalid_each(errs, &path.child("generateName"), gn, name_errors(rule, gn, true));
-        }
+    if let Some(gn) = get_str(errs, meta, "generateName", &path)
+        && !gn.is_empty()
+    {
+        invalid_each(
+            errs,
+            &path.child("generateName"),
+            gn,
+            name_errors(rule, gn, true),
+        );
     }
     validate_name(errs, meta, &path, rule);
     validate_namespace_field(errs, meta, &path, namespaced);
@@ -155,10 +167,11 @@ pub(crate) fn validate_object_meta_update(
 
     if get(old_meta, "deletionTimestamp").is_some() {
         let old_fin = super::util::get_str_list(&mut scratch, old_meta, "finalizers", &path);
-        let mut extra: Vec<&str> = super::util::get_str_list(&mut scratch, meta, "finalizers", &path)
-            .into_iter()
-            .filter(|f| !old_fin.contains(f))
-            .collect();
+        let mut extra: Vec<&str> =
+            super::util::get_str_list(&mut scratch, meta, "finalizers", &path)
+                .into_iter()
+                .filter(|f| !old_fin.contains(f))
+                .collect();
         extra.sort_unstable();
         extra.dedup();
         if !extra.is_empty() {
@@ -177,14 +190,22 @@ pub(crate) fn validate_object_meta_update(
         let new = get(meta, key).and_then(Value::as_str).unwrap_or("");
         let old = get(old_meta, key).and_then(Value::as_str).unwrap_or("");
         if new != old {
-            errs.push(FieldError::invalid(path.child(key), Value::from(new), FIELD_IMMUTABLE));
+            errs.push(FieldError::invalid(
+                path.child(key),
+                Value::from(new),
+                FIELD_IMMUTABLE,
+            ));
         }
     }
     // The server fills these from the stored object when they are left out.
     for key in ["uid", "creationTimestamp"] {
         let Some(new) = get(meta, key) else { continue };
         if Some(new) != get(old_meta, key) {
-            errs.push(FieldError::invalid(path.child(key), new.clone(), FIELD_IMMUTABLE));
+            errs.push(FieldError::invalid(
+                path.child(key),
+                new.clone(),
+                FIELD_IMMUTABLE,
+            ));
         }
     }
 
@@ -226,7 +247,10 @@ pub(crate) fn validate_annotations(errs: &mut Errs, annotations: Option<&Value>,
         total += k.len() + val.len();
     }
     if total > TOTAL_ANNOTATION_SIZE_LIMIT {
-        errs.push(super::util::too_long(path.as_str(), TOTAL_ANNOTATION_SIZE_LIMIT));
+        errs.push(super::util::too_long(
+            path.as_str(),
+            TOTAL_ANNOTATION_SIZE_LIMIT,
+        ));
     }
 }
 
@@ -265,7 +289,10 @@ pub(crate) fn validate_finalizers(errs: &mut Errs, finalizers: Option<&Value>, p
 fn validate_owner_references(errs: &mut Errs, meta: &Value, meta_path: &Path) {
     let path = meta_path.child("ownerReferences");
     let mut first_controller: Option<String> = None;
-    for (i, r) in get_arr(errs, meta, "ownerReferences", meta_path).iter().enumerate() {
+    for (i, r) in get_arr(errs, meta, "ownerReferences", meta_path)
+        .iter()
+        .enumerate()
+    {
         if !r.is_object() {
             errs.push(type_error(&path.index(i), r, "object"));
             continue;
@@ -288,13 +315,25 @@ fn validate_owner_references(errs: &mut Errs, meta: &Value, meta_path: &Path) {
             ));
         }
         if kind.is_empty() {
-            errs.push(FieldError::invalid(path.child("kind"), Value::from(kind), "must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("kind"),
+                Value::from(kind),
+                "must not be empty",
+            ));
         }
         if name.is_empty() {
-            errs.push(FieldError::invalid(path.child("name"), Value::from(name), "must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("name"),
+                Value::from(name),
+                "must not be empty",
+            ));
         }
         if uid.is_empty() {
-            errs.push(FieldError::invalid(path.child("uid"), Value::from(uid), "must not be empty"));
+            errs.push(FieldError::invalid(
+                path.child("uid"),
+                Value::from(uid),
+                "must not be empty",
+            ));
         }
         if group.is_empty() && version == "v1" && kind == "Event" {
             errs.push(FieldError::invalid(
@@ -330,7 +369,10 @@ pub(crate) fn validate_label_selector(errs: &mut Errs, sel: &Value, path: &Path)
     }
     validate_labels(errs, get(sel, "matchLabels"), &path.child("matchLabels"));
     let exprs_path = path.child("matchExpressions");
-    for (i, expr) in get_arr(errs, sel, "matchExpressions", path).iter().enumerate() {
+    for (i, expr) in get_arr(errs, sel, "matchExpressions", path)
+        .iter()
+        .enumerate()
+    {
         let p = exprs_path.index(i);
         if !expr.is_object() {
             errs.push(type_error(&p, expr, "object"));
@@ -374,7 +416,10 @@ pub(crate) fn validate_label_selector(errs: &mut Errs, sel: &Value, path: &Path)
 /// everything) and whether it matches. A missing selector matches nothing, as upstream.
 pub(crate) fn selector_matches(selector: Option<&Value>, labels: Option<&Value>) -> (bool, bool) {
     match LabelSelector::from_structured(selector) {
-        Ok(sel) => (sel.is_empty(), sel.matches(labels.and_then(Value::as_object))),
+        Ok(sel) => (
+            sel.is_empty(),
+            sel.matches(labels.and_then(Value::as_object)),
+        ),
         Err(_) => (false, false),
     }
 }

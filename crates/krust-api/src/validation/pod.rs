@@ -6,8 +6,8 @@
 use super::meta::{validate_annotations, validate_labels};
 use super::util::{
     Errs, IS_NEGATIVE, NULL, Quantity, get, get_arr, get_int, get_str, get_str_list, get_str_map,
-    invalid_each, nonnegative, nonnegative_at, not_found, obj_or_null, parse_quantity,
-    port_num_or_name, str_or_empty, type_error,
+    invalid_each, nonnegative_at, not_found, obj_or_null, parse_quantity, port_num_or_name,
+    str_or_empty, type_error,
 };
 use crate::field_error::{FieldError, Path};
 use crate::validation_names as names;
@@ -104,7 +104,12 @@ pub(crate) fn validate_pod_template_spec(
 }
 
 /// Upstream's `ValidatePodSpec`.
-pub(crate) fn validate_pod_spec(errs: &mut Errs, spec: &Value, path: &Path, extra_volumes: &[&str]) {
+pub(crate) fn validate_pod_spec(
+    errs: &mut Errs,
+    spec: &Value,
+    path: &Path,
+    extra_volumes: &[&str],
+) {
     let mut volumes = validate_volumes(errs, spec, path);
     volumes.extend(extra_volumes.iter().map(|v| v.to_string()));
 
@@ -137,7 +142,12 @@ pub(crate) fn validate_pod_spec(errs: &mut Errs, spec: &Value, path: &Path, extr
     }
 
     if let Some(p) = get_str(errs, spec, "restartPolicy", path) {
-        not_supported_unless(errs, &path.child("restartPolicy"), p, &["Always", "OnFailure", "Never"]);
+        not_supported_unless(
+            errs,
+            &path.child("restartPolicy"),
+            p,
+            &["Always", "OnFailure", "Never"],
+        );
     }
     let dns_policy = get_str(errs, spec, "dnsPolicy", path);
     if let Some(p) = dns_policy {
@@ -162,14 +172,14 @@ pub(crate) fn validate_pod_spec(errs: &mut Errs, spec: &Value, path: &Path, extr
             invalid_each(errs, &path.child(key), v, names::dns1123_subdomain(v));
         }
     }
-    if let Some(ads) = get_int(errs, spec, "activeDeadlineSeconds", path) {
-        if !(1..=i64::from(i32::MAX)).contains(&ads) {
-            errs.push(FieldError::invalid(
-                path.child("activeDeadlineSeconds"),
-                Value::from(ads),
-                "must be between 1 and 2147483647, inclusive",
-            ));
-        }
+    if let Some(ads) = get_int(errs, spec, "activeDeadlineSeconds", path)
+        && !(1..=i64::from(i32::MAX)).contains(&ads)
+    {
+        errs.push(FieldError::invalid(
+            path.child("activeDeadlineSeconds"),
+            Value::from(ads),
+            "must be between 1 and 2147483647, inclusive",
+        ));
     }
     for key in ["hostname", "subdomain"] {
         let v = str_or_empty(errs, spec, key, path);
@@ -180,7 +190,12 @@ pub(crate) fn validate_pod_spec(errs: &mut Errs, spec: &Value, path: &Path, extr
     validate_tolerations(errs, spec, path);
     let pcn = str_or_empty(errs, spec, "priorityClassName", path);
     if !pcn.is_empty() {
-        invalid_each(errs, &path.child("priorityClassName"), pcn, names::dns1123_subdomain(pcn));
+        invalid_each(
+            errs,
+            &path.child("priorityClassName"),
+            pcn,
+            names::dns1123_subdomain(pcn),
+        );
     }
     nonnegative_at(errs, spec, "terminationGracePeriodSeconds", path);
 }
@@ -230,7 +245,10 @@ fn validate_volume_source(errs: &mut Errs, vol: &Value, path: &Path) {
         let Some(src) = get(vol, key) else { continue };
         let p = path.child(key);
         if found > 0 {
-            errs.push(FieldError::forbidden(&p, "may not specify more than 1 volume type"));
+            errs.push(FieldError::forbidden(
+                &p,
+                "may not specify more than 1 volume type",
+            ));
             continue;
         }
         found += 1;
@@ -257,7 +275,11 @@ fn validate_volume_source(errs: &mut Errs, vol: &Value, path: &Path) {
                             "Socket",
                         ];
                         if !valid.contains(&t) {
-                            errs.push(FieldError::not_supported(p.child("type"), Value::from(t), &valid));
+                            errs.push(FieldError::not_supported(
+                                p.child("type"),
+                                Value::from(t),
+                                &valid,
+                            ));
                         }
                     }
                 }
@@ -300,10 +322,14 @@ fn required_str(errs: &mut Errs, v: &Value, key: &str, path: &Path) {
 
 /// A file mode between 0 and 0777.
 fn file_mode(errs: &mut Errs, v: &Value, key: &str, path: &Path) {
-    if let Some(m) = get_int(errs, v, key, path) {
-        if !(0..=0o777).contains(&m) {
-            errs.push(FieldError::invalid(path.child(key), Value::from(m), FILE_MODE_MSG));
-        }
+    if let Some(m) = get_int(errs, v, key, path)
+        && !(0..=0o777).contains(&m)
+    {
+        errs.push(FieldError::invalid(
+            path.child(key),
+            Value::from(m),
+            FILE_MODE_MSG,
+        ));
     }
 }
 
@@ -326,14 +352,22 @@ fn key_to_paths(errs: &mut Errs, src: &Value, path: &Path) {
 /// Upstream's `validatePathNoBacksteps`.
 fn no_backsteps(errs: &mut Errs, p: &str, path: &Path) {
     if p.split('/').any(|part| part == "..") {
-        errs.push(FieldError::invalid(path, Value::from(p), "must not contain '..'"));
+        errs.push(FieldError::invalid(
+            path,
+            Value::from(p),
+            "must not contain '..'",
+        ));
     }
 }
 
 /// Upstream's `validateLocalDescendingPath`.
 fn local_descending_path(errs: &mut Errs, p: &str, path: &Path) {
     if p.starts_with('/') {
-        errs.push(FieldError::invalid(path, Value::from(p), "must be a relative path"));
+        errs.push(FieldError::invalid(
+            path,
+            Value::from(p),
+            "must be a relative path",
+        ));
     }
     no_backsteps(errs, p, path);
 }
@@ -343,7 +377,11 @@ fn local_non_reserved_path(errs: &mut Errs, p: &str, path: &Path) {
     local_descending_path(errs, p, path);
     let first = p.split('/').next().unwrap_or("");
     if first.starts_with("..") && first.len() > 2 {
-        errs.push(FieldError::invalid(path, Value::from(p), "must not start with '..'"));
+        errs.push(FieldError::invalid(
+            path,
+            Value::from(p),
+            "must not start with '..'",
+        ));
     }
 }
 
@@ -394,22 +432,26 @@ fn validate_container(
 
     let restart = get_str(errs, c, "restartPolicy", path);
     let sidecar = init && restart == Some("Always");
-    if init {
-        if let Some(r) = restart {
-            if r != "Always" {
-                errs.push(FieldError::not_supported(
-                    path.child("restartPolicy"),
-                    Value::from(r),
-                    &["Always"],
-                ));
-            }
-        }
+    if init
+        && let Some(r) = restart
+        && r != "Always"
+    {
+        errs.push(FieldError::not_supported(
+            path.child("restartPolicy"),
+            Value::from(r),
+            &["Always"],
+        ));
     }
     if !names.insert(name.to_string()) && (!init || !name.is_empty()) {
         errs.push(FieldError::duplicate(path.child("name"), Value::from(name)));
     }
     if init && !sidecar {
-        for key in ["lifecycle", "livenessProbe", "readinessProbe", "startupProbe"] {
+        for key in [
+            "lifecycle",
+            "livenessProbe",
+            "readinessProbe",
+            "startupProbe",
+        ] {
             if get(c, key).is_some() {
                 errs.push(FieldError::forbidden(path.child(key), INIT_FORBIDDEN_MSG));
             }
@@ -479,7 +521,9 @@ fn host_port_conflicts(errs: &mut Errs, containers: &[Value], path: &Path) {
     let mut seen = HashSet::new();
     for (ci, c) in containers.iter().enumerate() {
         let ports_path = path.index(ci).child("ports");
-        let ports = get(c, "ports").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let ports = get(c, "ports")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
         for (pi, p) in ports.iter().enumerate() {
             let host_port = get(p, "hostPort").and_then(Value::as_i64).unwrap_or(0);
             if host_port == 0 {
@@ -503,7 +547,9 @@ fn host_port_conflicts(errs: &mut Errs, containers: &[Value], path: &Path) {
 /// With `hostNetwork`, a host port must equal its container port.
 fn host_network_ports(errs: &mut Errs, containers: &[Value], path: &Path) {
     for (ci, c) in containers.iter().enumerate() {
-        let ports = get(c, "ports").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let ports = get(c, "ports")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
         for (pi, p) in ports.iter().enumerate() {
             let host = get(p, "hostPort").and_then(Value::as_i64).unwrap_or(0);
             let container = get(p, "containerPort").and_then(Value::as_i64).unwrap_or(0);
@@ -625,7 +671,9 @@ fn validate_object_field_selector(errs: &mut Errs, fs: &Value, path: &Path) {
         .filter(|(p, _)| !p.is_empty());
     if let Some((p, sub)) = subscripted {
         match p {
-            "metadata.annotations" => invalid_each(errs, path, sub, names::qualified_name(&sub.to_lowercase())),
+            "metadata.annotations" => {
+                invalid_each(errs, path, sub, names::qualified_name(&sub.to_lowercase()))
+            }
             "metadata.labels" => invalid_each(errs, path, sub, names::qualified_name(sub)),
             _ => errs.push(FieldError::invalid(
                 path.child("fieldPath"),
@@ -640,7 +688,11 @@ fn validate_object_field_selector(errs: &mut Errs, fs: &Value, path: &Path) {
             format!("error converting fieldPath: field label not supported: {fp}"),
         ));
     } else if !ENV_EXPRESSIONS.contains(&fp) {
-        errs.push(FieldError::not_supported(path.child("fieldPath"), Value::from(fp), ENV_EXPRESSIONS));
+        errs.push(FieldError::not_supported(
+            path.child("fieldPath"),
+            Value::from(fp),
+            ENV_EXPRESSIONS,
+        ));
     }
 }
 
@@ -651,7 +703,12 @@ fn validate_env_from(errs: &mut Errs, c: &Value, path: &Path) {
         let ip = from_path.index(i);
         let prefix = str_or_empty(errs, e, "prefix", &ip);
         if !prefix.is_empty() {
-            invalid_each(errs, &ip.child("prefix"), prefix, names::env_var_name(prefix));
+            invalid_each(
+                errs,
+                &ip.child("prefix"),
+                prefix,
+                names::env_var_name(prefix),
+            );
         }
         let mut sources = 0;
         for key in ["configMapRef", "secretRef"] {
@@ -811,7 +868,12 @@ fn validate_resource_name(errs: &mut Errs, name: &str, path: &Path) {
 
 /// One resource list (`limits` or `requests`): names and quantities checked, parsed values
 /// returned.
-fn resource_list<'a>(errs: &mut Errs, res: &'a Value, key: &str, path: &Path) -> Vec<(&'a str, Quantity)> {
+fn resource_list<'a>(
+    errs: &mut Errs,
+    res: &'a Value,
+    key: &str,
+    path: &Path,
+) -> Vec<(&'a str, Quantity)> {
     let list_path = path.child(key);
     let mut out = Vec::new();
     let Some(v) = get(res, key) else {
@@ -828,10 +890,18 @@ fn resource_list<'a>(errs: &mut Errs, res: &'a Value, key: &str, path: &Path) ->
             Err(msg) => errs.push(FieldError::invalid(&p, q.clone(), msg)),
             Ok(q) => {
                 if q.value < 0.0 {
-                    errs.push(FieldError::invalid(&p, Value::from(q.text.clone()), IS_NEGATIVE));
+                    errs.push(FieldError::invalid(
+                        &p,
+                        Value::from(q.text.clone()),
+                        IS_NEGATIVE,
+                    ));
                 }
                 if is_extended_resource(name) && q.value.fract() != 0.0 {
-                    errs.push(FieldError::invalid(&p, Value::from(q.text.clone()), "must be an integer"));
+                    errs.push(FieldError::invalid(
+                        &p,
+                        Value::from(q.text.clone()),
+                        "must be an integer",
+                    ));
                 }
                 out.push((name.as_str(), q));
             }
@@ -874,7 +944,10 @@ fn validate_resources(errs: &mut Errs, c: &Value, path: &Path) {
         }
     }
     if !compute(&limits) && !compute(&requests) && (huge(&limits) || huge(&requests)) {
-        errs.push(FieldError::forbidden(&rp, "HugePages require cpu or memory"));
+        errs.push(FieldError::forbidden(
+            &rp,
+            "HugePages require cpu or memory",
+        ));
     }
 }
 
@@ -893,18 +966,23 @@ fn validate_handler(errs: &mut Errs, h: &Value, path: &Path, kinds: &[&str]) {
         let Some(v) = get(h, key) else { continue };
         let p = path.child(key);
         if found > 0 {
-            errs.push(FieldError::forbidden(&p, "may not specify more than 1 handler type"));
+            errs.push(FieldError::forbidden(
+                &p,
+                "may not specify more than 1 handler type",
+            ));
             continue;
         }
         found += 1;
         match *key {
-            "exec" => {
-                if get_str_list(errs, v, "command", &p).is_empty() {
-                    errs.push(FieldError::required(p.child("command"), ""));
-                }
+            "exec" if get_str_list(errs, v, "command", &p).is_empty() => {
+                errs.push(FieldError::required(p.child("command"), ""));
             }
             "httpGet" | "tcpSocket" => {
-                port_num_or_name(errs, get(v, "port").unwrap_or(&Value::from(0)), &p.child("port"));
+                port_num_or_name(
+                    errs,
+                    get(v, "port").unwrap_or(&Value::from(0)),
+                    &p.child("port"),
+                );
                 if let Some(scheme) = get_str(errs, v, "scheme", &p) {
                     not_supported_unless(errs, &p.child("scheme"), scheme, &["HTTP", "HTTPS"]);
                 }
@@ -955,16 +1033,15 @@ fn validate_probe(errs: &mut Errs, c: &Value, key: &str, path: &Path, kind: Prob
             ));
         }
     }
-    if kind != Probe::Readiness {
-        if let Some(st) = get(probe, "successThreshold").and_then(Value::as_i64) {
-            if st != 1 {
-                errs.push(FieldError::invalid(
-                    p.child("successThreshold"),
-                    Value::from(st),
-                    "must be 1",
-                ));
-            }
-        }
+    if kind != Probe::Readiness
+        && let Some(st) = get(probe, "successThreshold").and_then(Value::as_i64)
+        && st != 1
+    {
+        errs.push(FieldError::invalid(
+            p.child("successThreshold"),
+            Value::from(st),
+            "must be 1",
+        ));
     }
 }
 
@@ -974,7 +1051,12 @@ fn validate_lifecycle(errs: &mut Errs, c: &Value, path: &Path) {
     let lifecycle = obj_or_null(errs, c, "lifecycle", path);
     for hook in ["postStart", "preStop"] {
         if let Some(h) = get(lifecycle, hook) {
-            validate_handler(errs, h, &lp.child(hook), &["exec", "httpGet", "tcpSocket", "sleep"]);
+            validate_handler(
+                errs,
+                h,
+                &lp.child(hook),
+                &["exec", "httpGet", "tcpSocket", "sleep"],
+            );
         }
     }
 }
@@ -1013,7 +1095,11 @@ fn validate_tolerations(errs: &mut Errs, spec: &Value, path: &Path) {
             "" | "Equal" => {
                 let msgs = names::label_value(value);
                 if !msgs.is_empty() {
-                    errs.push(FieldError::invalid(ip.child("operator"), Value::from(value), msgs.join(";")));
+                    errs.push(FieldError::invalid(
+                        ip.child("operator"),
+                        Value::from(value),
+                        msgs.join(";"),
+                    ));
                 }
             }
             "Exists" => {
@@ -1034,7 +1120,11 @@ fn validate_tolerations(errs: &mut Errs, spec: &Value, path: &Path) {
         if !effect.is_empty() {
             let valid = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
             if !valid.contains(&effect) {
-                errs.push(FieldError::not_supported(ip.child("effect"), Value::from(effect), &valid));
+                errs.push(FieldError::not_supported(
+                    ip.child("effect"),
+                    Value::from(effect),
+                    &valid,
+                ));
             }
         }
     }
@@ -1116,7 +1206,9 @@ fn validate_pod_update(errs: &mut Errs, new: &Value, old: &Value) {
     };
     for key in ["containers", "initContainers"] {
         let old_list = get(old_spec, key).and_then(Value::as_array);
-        if let (Some(list), Some(old_list)) = (m.get_mut(key).and_then(Value::as_array_mut), old_list) {
+        if let (Some(list), Some(old_list)) =
+            (m.get_mut(key).and_then(Value::as_array_mut), old_list)
+        {
             for (c, oc) in list.iter_mut().zip(old_list) {
                 if let Some(c) = c.as_object_mut() {
                     set_or_remove(c, "image", get(oc, "image"));
@@ -1124,7 +1216,11 @@ fn validate_pod_update(errs: &mut Errs, new: &Value, old: &Value) {
             }
         }
     }
-    set_or_remove(m, "activeDeadlineSeconds", get(old_spec, "activeDeadlineSeconds"));
+    set_or_remove(
+        m,
+        "activeDeadlineSeconds",
+        get(old_spec, "activeDeadlineSeconds"),
+    );
 
     // Tolerations: the old ones must stay (tolerationSeconds may change); new ones may be added.
     let new_tol = get_arr(&mut scratch, new_spec, "tolerations", &sp);
@@ -1150,7 +1246,11 @@ fn validate_pod_update(errs: &mut Errs, new: &Value, old: &Value) {
     let new_grace = get(new_spec, "terminationGracePeriodSeconds").and_then(Value::as_i64);
     let old_grace = get(old_spec, "terminationGracePeriodSeconds").and_then(Value::as_i64);
     if matches!(old_grace, Some(g) if g < 0) && new_grace == Some(1) {
-        set_or_remove(m, "terminationGracePeriodSeconds", get(old_spec, "terminationGracePeriodSeconds"));
+        set_or_remove(
+            m,
+            "terminationGracePeriodSeconds",
+            get(old_spec, "terminationGracePeriodSeconds"),
+        );
     }
 
     // A pod with scheduling gates may drop gates and add node selector entries.

@@ -28,7 +28,12 @@ pub(crate) fn type_error(path: &Path, v: &Value, ty: &str) -> FieldError {
 }
 
 /// The string at `key`, reporting a non-string value.
-pub(crate) fn get_str<'a>(errs: &mut Errs, v: &'a Value, key: &str, path: &Path) -> Option<&'a str> {
+pub(crate) fn get_str<'a>(
+    errs: &mut Errs,
+    v: &'a Value,
+    key: &str,
+    path: &Path,
+) -> Option<&'a str> {
     match get(v, key)? {
         Value::String(s) => Some(s),
         other => {
@@ -140,7 +145,12 @@ pub(crate) fn str_entries<'a>(
 }
 
 /// The strings of an array at `key`, reporting non-string items.
-pub(crate) fn get_str_list<'a>(errs: &mut Errs, v: &'a Value, key: &str, path: &Path) -> Vec<&'a str> {
+pub(crate) fn get_str_list<'a>(
+    errs: &mut Errs,
+    v: &'a Value,
+    key: &str,
+    path: &Path,
+) -> Vec<&'a str> {
     let p = path.child(key);
     let mut out = Vec::new();
     for (i, item) in get_arr(errs, v, key, path).iter().enumerate() {
@@ -276,7 +286,11 @@ pub(crate) fn int_or_percent_value(v: &Value) -> i64 {
 /// Upstream's `IsNotMoreThan100Percent`.
 pub(crate) fn not_more_than_100_percent(errs: &mut Errs, v: &Value, path: &Path) {
     if percent_value(v).is_some_and(|p| p > 100) {
-        errs.push(FieldError::invalid(path, v.clone(), "must not be greater than 100%"));
+        errs.push(FieldError::invalid(
+            path,
+            v.clone(),
+            "must not be greater than 100%",
+        ));
     }
 }
 
