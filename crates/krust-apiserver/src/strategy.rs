@@ -67,6 +67,36 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
     }
 }
 
+/// Folds a Secret's write-only `stringData` into `data` (base64), as upstream does on write.
+pub fn normalize_secret(info: &ResourceInfo, obj: &mut Value) {
+    use base64::Engine;
+    if !(info.group.is_empty() && info.kind == "Secret") {
+        return;
+    }
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(string_data)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if data.is_null() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in string_data {
+            let text = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            data.insert(
+                k,
+                Value::String(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())),
+            );
+        }
+    }
+}
+
 /// Carries over what an update may not change and bumps `generation` on spec changes.
 pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));

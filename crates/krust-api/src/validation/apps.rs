@@ -448,7 +448,9 @@ pub(crate) fn validate_replication_controller(errs: &mut Errs, obj: &Value) {
     let spec = spec_of(errs, obj);
     nonnegative_at(errs, spec, "minReadySeconds", &path);
     let template = get(spec, "template");
+    let non_empty = |v: &'_ Value| v.as_object().is_some_and(|m| !m.is_empty());
     let selector = get(spec, "selector")
+        .filter(|s| non_empty(s))
         .or_else(|| template.and_then(template_labels))
         .and_then(Value::as_object)
         .filter(|m| !m.is_empty());

@@ -1,6 +1,7 @@
 //! Services: upstream's `ValidateService` (ports, types, session affinity, cluster IPs, IP
-//! families, traffic policies, source ranges), the node port range the allocator enforces, and
-//! `ValidateServiceUpdate`'s rule that allocated cluster IPs do not change.
+//! families, traffic policies, source ranges) and `ValidateServiceUpdate`'s rule that allocated
+//! cluster IPs do not change. The node port range is the allocator's (it knows the configured
+//! `--service-node-port-range`), which runs before validation.
 
 use super::meta::validate_labels;
 use super::util::{
@@ -16,8 +17,6 @@ use std::net::IpAddr;
 const SERVICE_TYPES: &[&str] = &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
-/// The default `--service-node-port-range`.
-const NODE_PORT_RANGE: std::ops::RangeInclusive<i64> = 30000..=32767;
 /// The kubelet's port, which a LoadBalancer may not expose.
 const KUBELET_PORT: i64 = 10250;
 
@@ -209,7 +208,7 @@ fn upgrade_downgrade_cluster_ips(errs: &mut Errs, new: &Svc<'_>, old: &Svc<'_>) 
     }
 }
 
-/// Upstream's `ValidateService` (its spec part) plus the allocator's node port range.
+/// Upstream's `ValidateService` (its spec part).
 fn validate_spec(errs: &mut Errs, svc: &Svc<'_>) {
     let path = Path::new("spec");
     let spec = svc.spec;
@@ -421,20 +420,6 @@ fn validate_spec(errs: &mut Errs, svc: &Svc<'_>) {
             Value::from(itp),
             &["Cluster", "Local"],
         ));
-    }
-
-    // The node port allocator only accepts ports in the service node port range.
-    if svc.needs_node_ports() {
-        for (i, p) in ports.iter().enumerate() {
-            let np = svc.node_port(p);
-            if np != 0 && !NODE_PORT_RANGE.contains(&np) {
-                errs.push(FieldError::invalid(
-                    ports_path.index(i).child("nodePort"),
-                    Value::from(np),
-                    "provided port is not in the valid range. The range of valid ports is 30000-32767",
-                ));
-            }
-        }
     }
 }
 

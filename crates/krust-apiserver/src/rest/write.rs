@@ -129,7 +129,11 @@ pub(crate) async fn create_object(
             "resourceVersion should not be set on objects to be created",
         ));
     }
+    defaults::apply_defaults(&info.group, &info.kind, &mut obj);
+    strategy::normalize_secret(info, &mut obj);
     strategy::prepare_for_create(info, &mut obj);
+    // Defaults again: reading a stored object back upstream defaults it on decode (e.g. the
+    // empty `status.loadBalancer` of a Service whose status the strategy reset).
     defaults::apply_defaults(&info.group, &info.kind, &mut obj);
     if let Some(ns) = namespace {
         namespace_lifecycle(server, info, ns, &name).await?;
@@ -238,6 +242,7 @@ pub(crate) async fn commit_update(
         }
     }
     defaults::apply_defaults(&info.group, &info.kind, &mut new);
+    strategy::normalize_secret(info, &mut new);
     let alloc = &server.state.allocator;
     let taken = if is_service(info) && mode == Mode::Main {
         match allocate_service(alloc, &mut new, Some(old)) {
