@@ -10,6 +10,7 @@ pub mod defaults;
 pub mod field_error;
 pub mod fields;
 pub mod meta;
+pub mod openapi;
 pub mod registry;
 pub mod selector;
 pub mod table;

@@ -12,6 +12,11 @@
 //! defaults (a container's `terminationMessagePolicy`, a port's `protocol`, a Deployment's
 //! `strategy`...) are treated as their default when absent.
 //!
+//! A few upstream checks belong to other parts of the server and are not repeated here: the
+//! node port range and IP allocation (the allocator knows the configured ranges), and the
+//! registry's clean-up of fields a Service type no longer uses (which this module tolerates
+//! when they are left unchanged on update).
+//!
 //! The checks live in submodules: `meta` (metadata, labels, selectors), `pod` (pod specs and
 //! templates), `apps` (workload controllers), `service`, `config` (ConfigMap, Secret,
 //! Namespace) and `util` (JSON access, quantities, base64).

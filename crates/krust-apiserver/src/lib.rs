@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod object;
 pub mod openapi;
+pub mod patch;
 pub mod request_info;
 pub mod rest;
 pub mod status;

@@ -420,7 +420,10 @@ fn valid_objects_have_no_errors() {
         (K::DaemonSet, daemon_set()),
         (K::Rc, replication_controller()),
         (K::Rc, without(replication_controller(), "/spec/selector")),
-        (K::Rc, with(replication_controller(), "/spec/selector", json!({}))),
+        (
+            K::Rc,
+            with(replication_controller(), "/spec/selector", json!({})),
+        ),
         (K::Job, job()),
         (K::CronJob, cron_job()),
         (
