@@ -105,11 +105,10 @@ impl Server {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait() {
                     panic!("krust server exited early ({status}):\n{}", self.log());
                 }
-            }
             if self.kubeconfig.exists()
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && self.kubectl(&["get", "--raw", "/readyz"]).status.success()

@@ -121,12 +121,11 @@ impl FieldError {
     /// The cause message without the field: `Invalid value: -1: must be ...`.
     pub fn message(&self) -> String {
         let mut s = self.kind.text().to_string();
-        if let Some(v) = &self.value {
-            if !matches!(self.kind, ErrorType::Required | ErrorType::Forbidden) {
+        if let Some(v) = &self.value
+            && !matches!(self.kind, ErrorType::Required | ErrorType::Forbidden) {
                 s.push_str(": ");
                 s.push_str(&go_value(v));
             }
-        }
         if !self.detail.is_empty() {
             s.push_str(": ");
             s.push_str(&self.detail);

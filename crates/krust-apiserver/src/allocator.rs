@@ -195,11 +195,10 @@ pub fn cluster_ips(svc: &Value) -> Vec<String> {
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    if let Some(ip) = spec["clusterIP"].as_str() {
-        if !out.iter().any(|x| x == ip) {
+    if let Some(ip) = spec["clusterIP"].as_str()
+        && !out.iter().any(|x| x == ip) {
             out.push(ip.to_string());
         }
-    }
     out.retain(|ip| !ip.is_empty() && ip != "None");
     out
 }

@@ -55,11 +55,10 @@ pub fn output_for(accept: Option<&str>) -> Option<Output> {
                 // Aggregated discovery and other `as=` forms are not served: try the next.
                 Some(_) => continue,
             },
-            "application/yaml" => {
-                if as_.is_none() {
+            "application/yaml"
+                if as_.is_none() => {
                     return Some(Output::Yaml);
                 }
-            }
             _ => {}
         }
     }

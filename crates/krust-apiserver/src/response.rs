@@ -59,11 +59,10 @@ pub fn json(status: u16, v: &Value, warnings: &[String]) -> Response<ResponseBod
 
 /// A response in the negotiated representation (JSON unless YAML was asked for).
 pub fn object(status: u16, v: &Value, output: Output, warnings: &[String]) -> Response<ResponseBody> {
-    if output == Output::Yaml {
-        if let Ok(text) = serde_saphyr::to_string(v) {
+    if output == Output::Yaml
+        && let Ok(text) = serde_saphyr::to_string(v) {
             return with_warnings(build(status, "application/yaml", full(text)), warnings);
         }
-    }
     json(status, v, warnings)
 }
 

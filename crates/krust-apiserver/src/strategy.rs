@@ -112,11 +112,10 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
             }
         }
         let uid_empty = meta.get("uid").and_then(Value::as_str).is_none_or(str::is_empty);
-        if uid_empty {
-            if let Some(u) = old_meta.get("uid") {
+        if uid_empty
+            && let Some(u) = old_meta.get("uid") {
                 meta.insert("uid".into(), u.clone());
             }
-        }
         meta.remove("selfLink");
     }
     let Some(map) = new.as_object_mut() else {
@@ -132,14 +131,13 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
             }
         }
     }
-    if (info.group.as_str(), info.kind.as_str()) == ("", "Namespace") {
-        if let Some(f) = get_path(old, &["spec", "finalizers"]).cloned() {
+    if (info.group.as_str(), info.kind.as_str()) == ("", "Namespace")
+        && let Some(f) = get_path(old, &["spec", "finalizers"]).cloned() {
             let spec = map.entry("spec").or_insert_with(|| json!({}));
             if let Some(spec) = spec.as_object_mut() {
                 spec.insert("finalizers".into(), f);
             }
         }
-    }
     if info.tracks_generation && spec_changed(new, old) {
         bump_generation(new, old);
     }

@@ -86,11 +86,10 @@ pub(crate) fn allocate_service(
         if wanted.is_empty() {
             wanted = svc["spec"]["clusterIPs"][0].as_str().unwrap_or("").to_string();
         }
-        if wanted.is_empty() {
-            if let Some(ip) = old_ips.first() {
+        if wanted.is_empty()
+            && let Some(ip) = old_ips.first() {
                 wanted = ip.clone();
             }
-        }
         let ip = if wanted == "None" {
             Some("None".to_string())
         } else if !wanted.is_empty() && old_ips.contains(&wanted) {

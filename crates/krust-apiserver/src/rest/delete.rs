@@ -38,11 +38,10 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         o.grace = v["gracePeriodSeconds"].as_i64();
         o.uid = v["preconditions"]["uid"].as_str().map(str::to_string);
         o.resource_version = v["preconditions"]["resourceVersion"].as_str().map(str::to_string);
-        if let Some(orphan) = v["orphanDependents"].as_bool() {
-            if o.propagation.is_none() {
+        if let Some(orphan) = v["orphanDependents"].as_bool()
+            && o.propagation.is_none() {
                 o.propagation = Some(if orphan { "Orphan" } else { "Background" }.into());
             }
-        }
         if let Some(d) = v["dryRun"].as_array() {
             o.dry_run = d.iter().any(|x| x == "All");
         }
@@ -57,8 +56,8 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         );
     }
     o.dry_run |= ctx.dry_run()?;
-    if let Some(p) = &o.propagation {
-        if !matches!(p.as_str(), "Orphan" | "Foreground" | "Background") {
+    if let Some(p) = &o.propagation
+        && !matches!(p.as_str(), "Orphan" | "Foreground" | "Background") {
             return Err(ApiError::invalid_kind(
                 "DeleteOptions.meta.k8s.io",
                 "meta.k8s.io",
@@ -71,7 +70,6 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
                 )],
             ));
         }
-    }
     Ok(o)
 }
 
@@ -100,17 +98,16 @@ async fn delete_one(
             .await?
             .ok_or_else(|| ApiError::not_found(info, name))?;
         let obj = decode_stored(&cur).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
-        if let Some(u) = &opts.uid {
-            if u != uid(&obj) {
+        if let Some(u) = &opts.uid
+            && u != uid(&obj) {
                 return Err(ApiError::conflict_because(
                     info,
                     name,
                     &format!("Precondition failed: UID in precondition: {u}, UID in object meta: {}", uid(&obj)),
                 ));
             }
-        }
-        if let Some(rv) = &opts.resource_version {
-            if *rv != cur.mod_revision.to_string() {
+        if let Some(rv) = &opts.resource_version
+            && *rv != cur.mod_revision.to_string() {
                 return Err(ApiError::conflict_because(
                     info,
                     name,
@@ -120,7 +117,6 @@ async fn delete_one(
                     ),
                 ));
             }
-        }
         let mut fins = finalizers(&obj);
         match opts.propagation.as_deref() {
             Some("Orphan") => {
@@ -162,7 +158,7 @@ async fn delete_one(
         if !fins.is_empty() || grace > 0 || ns_pending {
             let mut new = obj.clone();
             if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                if !meta.get("deletionTimestamp").is_some_and(|v| !v.is_null()) || is_pod {
+                if meta.get("deletionTimestamp").is_none_or(|v| v.is_null()) || is_pod {
                     meta.insert(
                         "deletionTimestamp".into(),
                         json!(krust_api::time::rfc3339_after(grace)),

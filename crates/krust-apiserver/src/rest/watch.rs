@@ -184,12 +184,11 @@ pub(crate) async fn serve(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<
         let deadline = tokio::time::Instant::now() + timeout;
         let mut ok = true;
         for ev in &start.initial {
-            if let Some(b) = enc.event(ev) {
-                if tx.send(b).await.is_err() {
+            if let Some(b) = enc.event(ev)
+                && tx.send(b).await.is_err() {
                     ok = false;
                     break;
                 }
-            }
         }
         if ok && send_initial {
             ok = tx.send(enc.bookmark(start.revision, true)).await.is_ok();

@@ -140,11 +140,10 @@ pub(crate) async fn create_object(
     }
     let alloc = &server.state.allocator;
     for _ in 0..RETRIES {
-        if let Some(g) = &generate {
-            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(g) = &generate
+            && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.insert("name".into(), json!(generate_name(g)));
             }
-        }
         let name = krust_api::meta::name(&obj).to_string();
         let taken = if is_service(info) {
             match allocate_service(alloc, &mut obj, None) {
