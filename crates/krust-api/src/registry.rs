@@ -36,8 +36,32 @@ impl ScalePaths {
     }
 }
 
+/// A column of `kubectl get` for a custom resource (`additionalPrinterColumns`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrinterColumn {
+    pub name: String,
+    /// `string`, `integer`, `number`, `boolean` or `date`.
+    pub type_: String,
+    pub format: String,
+    pub description: String,
+    pub priority: i32,
+    /// A simple JSONPath, e.g. `.spec.cronSpec`.
+    pub json_path: String,
+}
+
+/// What a CustomResourceDefinition says about one served version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomSpec {
+    /// The CRD's name (`crontabs.stable.example.com`).
+    pub crd_name: String,
+    /// The version's `openAPIV3Schema`, if any.
+    pub schema: Option<serde_json::Value>,
+    /// `additionalPrinterColumns` (empty = Name and Age).
+    pub printer_columns: Vec<PrinterColumn>,
+}
+
 /// One served resource at one version.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ResourceInfo {
     /// API group, `""` for the core group.
     pub group: String,
@@ -59,6 +83,8 @@ pub struct ResourceInfo {
     pub deprecation_warning: Option<String>,
     /// Whether spec changes bump `metadata.generation` (kinds with a spec that controllers observe).
     pub tracks_generation: bool,
+    /// Set for custom resources: the CRD's schema and printer columns for this version.
+    pub custom: Option<Arc<CustomSpec>>,
 }
 
 impl ResourceInfo {
@@ -467,6 +493,7 @@ fn builtin_infos(bi: &Builtin) -> Vec<ResourceInfo> {
                 verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
                 deprecation_warning,
                 tracks_generation: bi.tracks_generation,
+                custom: None,
             }
         })
         .collect()
