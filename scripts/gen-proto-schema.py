@@ -31,7 +31,9 @@ Output format (one record per line, `#` starts a comment line):
 
 Usage (the committed schema was made with the second form):
   python3 scripts/gen-proto-schema.py [--registry DIR] [--out FILE] [--verbose]
-  python3 scripts/gen-proto-schema.py --go-binary "$(dirname "$(readlink -f "$(which kubectl)")")/kubectl.1.33"
+  python3 scripts/gen-proto-schema.py --go-binary /usr/lib/google-cloud-sdk/bin/kubectl.1.33
+  (any kubectl v1.33 binary works: kubectl links every k8s.io/api group; apiextensions and
+  kube-aggregator types are not in it, so their scalar fields keep label o)
 """
 
 import argparse
@@ -213,6 +215,8 @@ def go_omit_zero(path):
             tags[int(pm.group(1))] = scalar_value and "omitempty" in opts
         if tags:
             out[(module, name.lower())] = tags
+    if not out:
+        raise ValueError("no Kubernetes API struct types found (not a Kubernetes client binary?)")
     return out
 
 
@@ -243,7 +247,7 @@ WRAPPERS = {"Option", "Box", "Vec", "BTreeMap", "String"}
 
 def resolve_type(module, ty):
     """Resolves the message type named in a Rust field type to a dotted full name."""
-    paths = [p for p in re.findall(r"[A-Za-z_][A-Za-z0-9_:]*", ty)]
+    paths = re.findall(r"[A-Za-z_][A-Za-z0-9_:]*", ty)
     paths = [p for p in paths if p.split("::")[-1] not in WRAPPERS and p.split("::")[-1]]
     if len(paths) != 1:
         raise ValueError(f"cannot find the message type in {ty!r}")
@@ -462,7 +466,10 @@ def main():
     for full in sorted(messages):
         resolve(full)
 
-    omit_zero = go_omit_zero(args.go_binary) if args.go_binary else {}
+    try:
+        omit_zero = go_omit_zero(args.go_binary) if args.go_binary else {}
+    except (OSError, ValueError) as e:
+        sys.exit(f"error: cannot read Go type information from {args.go_binary}: {e}")
     marked = 0
     for full, fields in resolved.items():
         module, name = tuple(full.split(".")[:-1]), full.split(".")[-1].lower()

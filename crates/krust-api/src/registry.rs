@@ -184,6 +184,8 @@ struct Builtin {
     scale: bool,
     extra: &'static [&'static str],
     tracks_generation: bool,
+    /// Only `create` is served (review resources that are computed, never stored).
+    create_only: bool,
 }
 
 const fn b(
@@ -205,6 +207,7 @@ const fn b(
         scale: false,
         extra: &[],
         tracks_generation: false,
+        create_only: false,
     }
 }
 
@@ -231,6 +234,10 @@ impl Builtin {
     }
     const fn generation(mut self) -> Self {
         self.tracks_generation = true;
+        self
+    }
+    const fn create_only(mut self) -> Self {
+        self.create_only = true;
         self
     }
 }
@@ -461,6 +468,47 @@ const BUILTINS: &[Builtin] = &[
     .cat(&["api-extensions"])
     .status()
     .generation(),
+    // Reviews: computed on create, never stored.
+    b(
+        "authorization.k8s.io",
+        &["v1"],
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        false,
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        &["v1"],
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        false,
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        &["v1"],
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        false,
+    )
+    .create_only(),
+    b(
+        "authorization.k8s.io",
+        &["v1"],
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        true,
+    )
+    .create_only(),
+    b(
+        "authentication.k8s.io",
+        &["v1"],
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        false,
+    )
+    .create_only(),
 ];
 
 /// The deprecation warning upstream sent for `apps/v1beta1` Deployments.
@@ -490,7 +538,11 @@ fn builtin_infos(bi: &Builtin) -> Vec<ResourceInfo> {
                     scale: bi.scale.then(ScalePaths::standard),
                     extra: bi.extra.iter().map(|s| s.to_string()).collect(),
                 },
-                verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
+                verbs: if bi.create_only {
+                    vec!["create".to_string()]
+                } else {
+                    ALL_VERBS.iter().map(|s| s.to_string()).collect()
+                },
                 deprecation_warning,
                 tracks_generation: bi.tracks_generation,
                 custom: None,

@@ -7,6 +7,7 @@
 //! [`ApiServer::handle`] with the caller's [`Identity`] in the request extensions.
 
 pub mod allocator;
+pub mod crd;
 pub mod discovery;
 pub mod metrics;
 pub mod negotiate;
@@ -142,7 +143,9 @@ impl ApiServer {
                 config,
             }),
         };
+        crd::reconcile(&server).await;
         bootstrap::ensure_builtin_objects(&server).await?;
+        crd::spawn(server.clone());
         Ok(server)
     }
 

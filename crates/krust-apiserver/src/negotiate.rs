@@ -70,6 +70,8 @@ pub fn output_for(accept: Option<&str>) -> Option<Output> {
 pub enum BodyFormat {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf` (typed clients such as `kubectl create configmap`).
+    Protobuf,
     JsonPatch,
     MergePatch,
     StrategicMergePatch,
@@ -85,6 +87,7 @@ pub fn body_format(content_type: Option<&str>) -> Option<BodyFormat> {
     match media.as_str() {
         "" | "application/json" | "*/*" => Some(BodyFormat::Json),
         "application/yaml" => Some(BodyFormat::Yaml),
+        "application/vnd.kubernetes.protobuf" => Some(BodyFormat::Protobuf),
         "application/json-patch+json" => Some(BodyFormat::JsonPatch),
         "application/merge-patch+json" => Some(BodyFormat::MergePatch),
         "application/strategic-merge-patch+json" => Some(BodyFormat::StrategicMergePatch),

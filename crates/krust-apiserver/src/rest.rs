@@ -4,11 +4,13 @@
 mod admission;
 mod delete;
 mod read;
+mod review;
 mod scale;
 mod table;
 mod watch;
 mod write;
 
+pub(crate) use delete::delete_object;
 pub(crate) use write::create_object;
 
 use crate::negotiate::{BodyFormat, Output};
@@ -123,6 +125,8 @@ pub(crate) fn decode_object(bytes: &[u8], format: BodyFormat) -> Result<Value, A
         BodyFormat::Yaml => serde_saphyr::from_slice(bytes).map_err(|e| {
             ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
         })?,
+        BodyFormat::Protobuf => krust_api::protobuf::decode_object(bytes)
+            .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
         _ => {
             return Err(ApiError::unsupported_media_type(
                 "",
@@ -231,10 +235,15 @@ where
         (&Method::GET | &Method::HEAD, true, Some("scale")) if ctx.info.subresources.scale.is_some() => {
             scale::get(server, &mut ctx).await
         }
+        (&Method::POST, false, None) if ctx.info.verbs == ["create"] => {
+            let body = read_body(body, limit).await?;
+            review::create(&mut ctx, &body, content_type.as_deref()).await
+        }
         (&Method::POST, false, None) => {
             let body = read_body(body, limit).await?;
             write::create(server, &mut ctx, &body, content_type.as_deref()).await
         }
+        (_, _, _) if ctx.info.verbs == ["create"] => Err(ApiError::method_not_allowed(parts.method.as_str(), &ctx.info.kind)),
         (&Method::PUT, true, None) => {
             let body = read_body(body, limit).await?;
             write::update(server, &mut ctx, &body, content_type.as_deref(), write::Mode::Main).await

@@ -203,8 +203,16 @@ impl Schema {
                         _ => return Err(bad("unknown label")),
                     };
                     // A bare message name is in the current package; resolved below.
-                    let (_, _, fields) = raw.last_mut().ok_or_else(|| bad("field outside a message"))?;
-                    fields.push(RawField { tag, json, label, ty, line: line_no });
+                    let (_, _, fields) = raw
+                        .last_mut()
+                        .ok_or_else(|| bad("field outside a message"))?;
+                    fields.push(RawField {
+                        tag,
+                        json,
+                        label,
+                        ty,
+                        line: line_no,
+                    });
                 }
                 _ => return Err(bad("unrecognised line")),
             }
@@ -237,19 +245,36 @@ impl Schema {
                 if matches!(f.label, Label::Inline) && !matches!(ty, Type::Message(_)) {
                     return Err(format!("line {}: inline field of a scalar type", f.line));
                 }
-                resolved.push(Field { tag: f.tag, json: f.json, label: f.label, ty });
+                resolved.push(Field {
+                    tag: f.tag,
+                    json: f.json,
+                    label: f.label,
+                    ty,
+                });
             }
             resolved.sort_by_key(|f| f.tag);
             if resolved.windows(2).any(|w| w[0].tag == w[1].tag) {
                 return Err(format!("{name}: duplicate field number"));
             }
-            messages.push(Message { name, special, fields: resolved });
+            messages.push(Message {
+                name,
+                special,
+                fields: resolved,
+            });
         }
-        let by_lower_name = messages
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.name.to_ascii_lowercase(), i))
-            .collect();
-        Ok(Schema { messages, by_lower_name, groups })
+        let mut by_lower_name = HashMap::with_capacity(messages.len());
+        for (i, m) in messages.iter().enumerate() {
+            if by_lower_name
+                .insert(m.name.to_ascii_lowercase(), i)
+                .is_some()
+            {
+                return Err(format!("{}: two messages differ only in case", m.name));
+            }
+        }
+        Ok(Schema {
+            messages,
+            by_lower_name,
+            groups,
+        })
     }
 }

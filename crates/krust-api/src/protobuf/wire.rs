@@ -8,14 +8,14 @@ pub(crate) const LEN: u8 = 2;
 pub(crate) const FIXED32: u8 = 5;
 
 /// A cursor over one message's bytes. `what` names the message for error messages.
-pub(crate) struct Reader<'a> {
+pub(crate) struct Reader<'a, 'w> {
     buf: &'a [u8],
     pos: usize,
-    what: &'a str,
+    what: &'w str,
 }
 
-impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8], what: &'a str) -> Self {
+impl<'a, 'w> Reader<'a, 'w> {
+    pub(crate) fn new(buf: &'a [u8], what: &'w str) -> Self {
         Reader { buf, pos: 0, what }
     }
 
@@ -58,7 +58,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtobufError> {
         let end = self.pos.checked_add(n).ok_or_else(|| self.truncated())?;
-        let out = self.buf.get(self.pos..end).ok_or_else(|| self.truncated())?;
+        let out = self
+            .buf
+            .get(self.pos..end)
+            .ok_or_else(|| self.truncated())?;
         self.pos = end;
         Ok(out)
     }

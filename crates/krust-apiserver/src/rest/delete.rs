@@ -32,8 +32,13 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     let mut o = DeleteOptions::default();
     let trimmed: &[u8] = body.trim_ascii();
     if !trimmed.is_empty() {
-        let v: Value = serde_json::from_slice(trimmed)
-            .map_err(|e| ApiError::bad_request(format!("couldn't decode DeleteOptions: {e}")))?;
+        let v: Value = if trimmed.starts_with(b"k8s\0") {
+            krust_api::protobuf::decode_object(body)
+                .map_err(|e| ApiError::bad_request(format!("couldn't decode DeleteOptions: {e}")))?
+        } else {
+            serde_json::from_slice(trimmed)
+                .map_err(|e| ApiError::bad_request(format!("couldn't decode DeleteOptions: {e}")))?
+        };
         o.propagation = v["propagationPolicy"].as_str().map(str::to_string);
         o.grace = v["gracePeriodSeconds"].as_i64();
         o.uid = v["preconditions"]["uid"].as_str().map(str::to_string);
@@ -213,6 +218,11 @@ async fn delete_one(
         }
     }
     Err(ApiError::conflict(info, name))
+}
+
+/// Deletes one object with default options (used by controllers inside the API server).
+pub(crate) async fn delete_object(server: &ApiServer, info: &ResourceInfo, key: &str, name: &str) -> Result<(), ApiError> {
+    delete_one(server, info, key, name, &DeleteOptions::default()).await.map(|_| ())
 }
 
 pub(crate) async fn delete(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {

@@ -93,8 +93,8 @@ pub(crate) async fn update(
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml))
-        .ok_or_else(|| ApiError::unsupported_media_type(content_type.unwrap_or(""), &["application/json", "application/yaml"]))?;
+        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
+        .ok_or_else(|| ApiError::unsupported_media_type(content_type.unwrap_or(""), &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]))?;
     let dry_run = ctx.dry_run()?;
     let scale = decode_object(body, format)?;
     let info = ctx.info.clone();

@@ -5,6 +5,7 @@
 use crate::object::{partial_metadata, render};
 use crate::rest::Ctx;
 use crate::status::ApiError;
+use krust_api::registry::{CustomSpec, PrinterColumn};
 use serde_json::{Value, json};
 
 /// What `row.object` carries.
@@ -26,7 +27,64 @@ pub fn include_of(ctx: &Ctx) -> Result<Include, ApiError> {
     }
 }
 
+/// Columns of a custom resource: Name, then `additionalPrinterColumns` (default: Age).
+fn custom_columns(custom: &CustomSpec) -> Vec<PrinterColumn> {
+    let mut cols = vec![PrinterColumn {
+        name: "Name".into(),
+        type_: "string".into(),
+        format: "name".into(),
+        description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names".into(),
+        priority: 0,
+        json_path: ".metadata.name".into(),
+    }];
+    if custom.printer_columns.is_empty() {
+        cols.push(PrinterColumn {
+            name: "Age".into(),
+            type_: "date".into(),
+            format: String::new(),
+            description: "CreationTimestamp is a timestamp representing the server time when this object was created.".into(),
+            priority: 0,
+            json_path: ".metadata.creationTimestamp".into(),
+        });
+    } else {
+        cols.extend(custom.printer_columns.iter().cloned());
+    }
+    cols
+}
+
+fn custom_cell(col: &PrinterColumn, obj: &Value) -> Value {
+    let found = krust_api::structural::json_path(obj, &col.json_path);
+    let Some(v) = found.into_iter().next() else {
+        return Value::Null;
+    };
+    match col.type_.as_str() {
+        "integer" => v.as_i64().map(Value::from).unwrap_or(Value::Null),
+        "number" => v.as_f64().map(Value::from).unwrap_or(Value::Null),
+        "boolean" => v.as_bool().map(Value::from).unwrap_or(Value::Null),
+        "date" => match v.as_str() {
+            Some(ts) => Value::String(krust_api::time::age(Some(ts))),
+            None => Value::Null,
+        },
+        _ => match v {
+            Value::String(s) => Value::String(s),
+            Value::Null => Value::Null,
+            other => Value::String(other.to_string()),
+        },
+    }
+}
+
 fn column_definitions(ctx: &Ctx) -> Value {
+    if let Some(custom) = &ctx.info.custom {
+        return Value::Array(
+            custom_columns(custom)
+                .iter()
+                .map(|c| {
+                    json!({"name": c.name, "type": c.type_, "format": c.format,
+                           "description": c.description, "priority": c.priority})
+                })
+                .collect(),
+        );
+    }
     let cols = krust_api::table::columns(&ctx.info.group, &ctx.info.kind);
     Value::Array(
         cols.iter()
@@ -39,7 +97,10 @@ fn column_definitions(ctx: &Ctx) -> Value {
 }
 
 fn row(ctx: &Ctx, obj: &Value, include: Include, v1beta1: bool) -> Value {
-    let cells = krust_api::table::cells(&ctx.info.group, &ctx.info.kind, obj);
+    let cells = match &ctx.info.custom {
+        Some(custom) => custom_columns(custom).iter().map(|c| custom_cell(c, obj)).collect(),
+        None => krust_api::table::cells(&ctx.info.group, &ctx.info.kind, obj),
+    };
     let mut r = json!({ "cells": cells });
     match include {
         Include::None => {}

@@ -103,6 +103,26 @@ fn set_rv(obj: &mut Value, rev: i64) {
     }
 }
 
+/// Custom resources: drops fields the schema does not declare and applies its defaults.
+fn prepare_custom(info: &ResourceInfo, obj: &mut Value) {
+    if let Some(schema) = info.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        krust_api::structural::prune(obj, schema);
+        krust_api::structural::apply_defaults(obj, schema);
+    }
+}
+
+/// Every validation an object gets: built-in rules, CRD rules, and custom resource schemas.
+fn validate_all(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errs = validation::validate(&info.group, &info.kind, info.namespaced, obj, old);
+    if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
+        errs.extend(crate::crd::validate_crd(obj, old));
+    }
+    if let Some(schema) = info.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        errs.extend(krust_api::structural::validate(obj, schema));
+    }
+    errs
+}
+
 /// Creates an object given at the served version of `info`, with `apiVersion`, `kind` and
 /// namespace already checked. Returns the stored (storage-version) object.
 pub(crate) async fn create_object(
@@ -113,6 +133,7 @@ pub(crate) async fn create_object(
     dry_run: bool,
 ) -> Result<Value, ApiError> {
     conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut obj);
+    prepare_custom(info, &mut obj);
     let name = get_str(&obj, &["metadata", "name"]).unwrap_or("").to_string();
     let generate = get_str(&obj, &["metadata", "generateName"])
         .filter(|g| name.is_empty() && !g.is_empty())
@@ -153,7 +174,7 @@ pub(crate) async fn create_object(
         } else {
             Allocation::default()
         };
-        let errs = validation::validate(&info.group, &info.kind, info.namespaced, &obj, None);
+        let errs = validate_all(info, &obj, None);
         if !errs.is_empty() {
             taken.release(alloc);
             return Err(ApiError::invalid(info, &name, &errs));
@@ -194,11 +215,11 @@ pub(crate) async fn create(
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml))
+        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json", "application/yaml"],
+                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
             )
         })?;
     let dry_run = ctx.dry_run()?;
@@ -240,6 +261,7 @@ pub(crate) async fn commit_update(
             new = n;
         }
     }
+    prepare_custom(info, &mut new);
     defaults::apply_defaults(&info.group, &info.kind, &mut new);
     strategy::normalize_secret(info, &mut new);
     let alloc = &server.state.allocator;
@@ -251,7 +273,7 @@ pub(crate) async fn commit_update(
     } else {
         Allocation::default()
     };
-    let errs = validation::validate(&info.group, &info.kind, info.namespaced, &new, Some(old));
+    let errs = validate_all(info, &new, Some(old));
     if !errs.is_empty() {
         taken.release(alloc);
         return Err(ApiError::invalid(info, &name, &errs));
@@ -327,11 +349,11 @@ pub(crate) async fn update(
     mode: Mode,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml))
+        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json", "application/yaml"],
+                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
             )
         })?;
     let dry_run = ctx.dry_run()?;

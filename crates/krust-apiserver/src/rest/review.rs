@@ -1,0 +1,79 @@
+//! Review resources computed on create and never stored: `SelfSubjectAccessReview`,
+//! `SubjectAccessReview`, `LocalSubjectAccessReview`, `SelfSubjectRulesReview` (what
+//! `kubectl auth can-i` asks) and `SelfSubjectReview` (`kubectl auth whoami`).
+
+use super::{Ctx, decode_object};
+use crate::negotiate::{BodyFormat, body_format};
+use crate::response::{self, ResponseBody};
+use crate::status::ApiError;
+use crate::Identity;
+use http::Response;
+use serde_json::{Value, json};
+
+fn is_master(groups: &[String]) -> bool {
+    groups.iter().any(|g| g == "system:masters")
+}
+
+fn identity_of(spec: &Value) -> Identity {
+    Identity {
+        user: spec["user"].as_str().unwrap_or("").to_string(),
+        groups: spec["groups"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Whether `who` may do what the attributes describe.
+fn allowed(who: &Identity) -> (bool, &'static str) {
+    if is_master(&who.groups) {
+        (true, "")
+    } else {
+        (false, "no RBAC policy matched")
+    }
+}
+
+pub(crate) async fn create(ctx: &mut Ctx, body: &[u8], content_type: Option<&str>) -> Result<Response<ResponseBody>, ApiError> {
+    let format = body_format(content_type)
+        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
+        .ok_or_else(|| ApiError::unsupported_media_type(content_type.unwrap_or(""), &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]))?;
+    let mut obj = decode_object(body, format)?;
+    obj["apiVersion"] = json!(ctx.info.api_version());
+    obj["kind"] = json!(ctx.info.kind);
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    let status = match ctx.info.kind.as_str() {
+        "SelfSubjectAccessReview" => {
+            let (ok, reason) = allowed(&ctx.identity);
+            json!({"allowed": ok, "reason": reason})
+        }
+        "SubjectAccessReview" | "LocalSubjectAccessReview" => {
+            let who = identity_of(&obj["spec"]);
+            if who.user.is_empty() && who.groups.is_empty() {
+                return Err(ApiError::invalid(
+                    &ctx.info,
+                    "",
+                    &[krust_api::FieldError::invalid("spec.user", json!(""), "at least one of user or group must be specified")],
+                ));
+            }
+            let (ok, reason) = allowed(&who);
+            json!({"allowed": ok, "reason": reason})
+        }
+        "SelfSubjectRulesReview" => {
+            if is_master(&ctx.identity.groups) {
+                json!({
+                    "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+                    "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                    "incomplete": false,
+                })
+            } else {
+                json!({"resourceRules": [], "nonResourceRules": [], "incomplete": false})
+            }
+        }
+        "SelfSubjectReview" => json!({"userInfo": {"username": ctx.identity.user, "groups": ctx.identity.groups}}),
+        _ => return Err(ApiError::method_not_allowed("POST", &ctx.info.kind)),
+    };
+    obj["status"] = status;
+    Ok(response::object(201, &obj, ctx.output, &ctx.warnings))
+}
