@@ -189,3 +189,54 @@ fn data_survives_a_restart() {
     assert_eq!(s.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.uid}"]), uid);
     assert!(eventually(Duration::from_secs(10), || s.kubectl(&["get", "ns", "default"]).status.success()));
 }
+
+#[test]
+fn tls_only_and_authentication() {
+    let mut s = Server::start();
+    let kubeconfig_before = std::fs::read_to_string(&s.kubeconfig).unwrap_or_default();
+    let url = format!("https://127.0.0.1:{}", s.port);
+    // Plain HTTP is not served: the server answers only TLS.
+    let plain = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"])
+        .arg(format!("http://127.0.0.1:{}/version", s.port))
+        .output()
+        .unwrap_or_else(|e| panic!("curl: {e}"));
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200", "plain HTTP must not be served");
+    // Without a client certificate: /version and /healthz are public, the API needs credentials.
+    let anon = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "--max-time", "5", "-w", "\n%{http_code}"])
+            .arg(format!("{url}{path}"))
+            .output()
+            .unwrap_or_else(|e| panic!("curl: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(anon("/version").ends_with("\n200"), "{}", anon("/version"));
+    assert!(anon("/healthz").starts_with("ok"));
+    let denied = anon("/api/v1/namespaces");
+    assert!(denied.ends_with("\n401") && denied.contains("\"reason\":\"Unauthorized\""), "{denied}");
+    // The serving certificate covers the names clients use.
+    let ca = s.data_dir().join("server/tls/ca.crt");
+    for host in ["localhost", "kubernetes.default.svc"] {
+        let out = std::process::Command::new("curl")
+            .args(["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&ca)
+            .arg("--resolve")
+            .arg(format!("{host}:{}:127.0.0.1", s.port))
+            .arg(format!("https://{host}:{}/version", s.port))
+            .output()
+            .unwrap_or_else(|e| panic!("curl: {e}"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "certificate does not cover {host}");
+    }
+    // A restart reuses the CA and the admin credentials.
+    s.restart();
+    assert_eq!(std::fs::read_to_string(&s.kubeconfig).unwrap_or_default(), kubeconfig_before);
+    s.ok(&["get", "ns"]);
+    // `krust kubeconfig` prints the admin kubeconfig.
+    let out = std::process::Command::new(krust_e2e::krust_bin())
+        .args(["kubeconfig", "--data-dir"])
+        .arg(s.data_dir())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), kubeconfig_before);
+}

@@ -115,7 +115,7 @@ impl StrategicPatchError {
     }
 }
 
-type Result<T> = std::result::Result<T, StrategicPatchError>;
+type Result<T, E = StrategicPatchError> = std::result::Result<T, E>;
 
 /// Applies a strategic merge patch to `original` (both JSON objects at the same served version).
 /// `schema` is the OpenAPI definition of the kind (e.g. krust_api::openapi::definition("io.k8s.api.apps.v1.Deployment")),
@@ -124,7 +124,7 @@ pub fn apply(
     original: &serde_json::Value,
     patch: &serde_json::Value,
     schema: Option<&serde_json::Value>,
-) -> Result<serde_json::Value> {
+) -> Result<serde_json::Value, StrategicPatchError> {
     let patch = match patch {
         Value::Object(m) => m.clone(),
         // Upstream unmarshals `null` into a nil map: the patch changes nothing.
@@ -259,14 +259,7 @@ fn merge_map(
             (Value::Array(o), Value::Array(p)) => {
                 let meta = lookup(schema, &k, true)?;
                 let o = std::mem::take(o);
-                let (merged, _) = merge_slice_handler(
-                    o,
-                    p,
-                    &meta,
-                    &k,
-                    is_delete_list,
-                    depth + 1,
-                )?;
+                let (merged, _) = merge_slice_handler(o, p, &meta, &k, is_delete_list, depth + 1)?;
                 original.insert(k, Value::Array(merged));
             }
             (slot @ (Value::Object(_) | Value::Array(_)), patch_v) => {
@@ -404,9 +397,7 @@ fn merge_patch_into_original(
         let (merged, server_order) = match (original_list, patch_list) {
             (Some(o), None) => (o.clone(), o),
             (None, Some(p)) => (remove_directives_list(p, depth + 1)?, Vec::new()),
-            (Some(o), Some(p)) => {
-                merge_slice_handler(o, p, &meta, &field, false, depth + 1)?
-            }
+            (Some(o), Some(p)) => merge_slice_handler(o, p, &meta, &field, false, depth + 1)?,
             (None, None) => continue,
         };
 
@@ -532,14 +523,8 @@ fn merge_slice(
         } else {
             partition_maps_by_present_in_list(merged, &patch, merge_key)?
         };
-        let result = normalize_element_order(
-            patch_items,
-            server_only,
-            &patch,
-            &original,
-            merge_key,
-            kind,
-        )?;
+        let result =
+            normalize_element_order(patch_items, server_only, &patch, &original, merge_key, kind)?;
         return Ok((result, original));
     }
 
@@ -896,19 +881,21 @@ fn validate_merge_key_in_list(merge_key: &str, list: &[Value]) -> Result<()> {
 
 /// The position of `item` in `list`: by merge key value for objects, by value otherwise.
 fn index(list: &[Value], item: &Value, merge_key: &str, kind: Kind) -> Option<usize> {
-    const NULL: Value = Value::Null;
-    let key_of = |v: &'_ Value| -> Value {
-        if kind == Kind::Object {
-            v.as_object()
-                .and_then(|m| m.get(merge_key))
-                .cloned()
-                .unwrap_or(NULL)
-        } else {
-            v.clone()
-        }
-    };
-    let wanted = key_of(item);
-    list.iter().position(|v| key_of(v) == wanted)
+    let wanted = key_of(item, merge_key, kind);
+    list.iter()
+        .position(|v| key_of(v, merge_key, kind) == wanted)
+}
+
+/// What [`index`] compares: the merge key value of an object (null when missing), or the item.
+fn key_of<'v>(v: &'v Value, merge_key: &str, kind: Kind) -> &'v Value {
+    static NULL: Value = Value::Null;
+    if kind == Kind::Object {
+        v.as_object()
+            .and_then(|m| m.get(merge_key))
+            .unwrap_or(&NULL)
+    } else {
+        v
+    }
 }
 
 /// Go's `sort.SliceStable` (insertion sort on blocks of 20, then SymMerge), reproduced because
@@ -1305,7 +1292,8 @@ fn go_fmt_map_into(m: &Map<String, Value>, out: &mut String, depth: usize) {
     out.push(']');
 }
 
-/// Go's `%v` of a float64 (`%g` with the shortest representation).
+/// Go's `%v` of a float64 (`%g` with the shortest representation: exponent form below 1e-4 and
+/// from 1e6 on).
 fn go_fmt_float(f: f64) -> String {
     if f == 0.0 || !f.is_finite() {
         return f.to_string();
@@ -1313,12 +1301,9 @@ fn go_fmt_float(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) || exp >= 6 && mantissa.replace(['.', '-'], "").len() <= 1 {
-        format!(
-            "{mantissa}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        )
+    if !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
     } else {
         f.to_string()
     }
