@@ -223,7 +223,12 @@ fn merge_map(
     apply_retain_keys_directive(&mut original, &mut patch)?;
     merge_patch_into_original(&mut original, &mut patch, schema, depth)?;
 
-    for (key, patch_v) in patch {
+    // Upstream visits the keys in Go's random map order; process the deletion lists last, so a
+    // value both added and deleted ends up deleted (upstream's most frequent outcome).
+    let (regular, deletions): (Vec<_>, Vec<_>) = patch
+        .into_iter()
+        .partition(|(k, _)| !k.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX));
+    for (key, patch_v) in regular.into_iter().chain(deletions) {
         let (k, is_delete_list) = if key.starts_with(DELETE_FROM_PRIMITIVE_LIST_PREFIX) {
             (extract_key(&key, DELETE_FROM_PRIMITIVE_LIST_PREFIX)?, true)
         } else {
@@ -237,10 +242,13 @@ fn merge_map(
         }
 
         let Some(slot) = original.get_mut(&k) else {
-            if !is_delete_list {
-                if let Some(v) = sanitize_new(patch_v, depth + 1)? {
-                    original.insert(k, v);
-                }
+            let new = if is_delete_list {
+                None
+            } else {
+                sanitize_new(patch_v, depth + 1)?
+            };
+            if let Some(v) = new {
+                original.insert(k, v);
             }
             continue;
         };
@@ -597,7 +605,7 @@ fn merge_slice(
                         // `find` only returns objects.
                         return Err(StrategicPatchError::BadArgType {
                             expected: GO_MAP,
-                            actual: "<nil>",
+                            actual: "%!s(<nil>)",
                         });
                     };
                     *slot = Value::Object(merge_map(o, item, meta.schema, depth + 1)?);
@@ -1200,7 +1208,8 @@ fn slice_element_type(lists: &[&[Value]]) -> Result<Kind> {
 
 fn go_type_name(v: &Value) -> &'static str {
     match kind_of(v) {
-        Kind::Null => "<nil>",
+        // Go's `%s` of a nil `reflect.Type`.
+        Kind::Null => "%!s(<nil>)",
         Kind::Bool => "bool",
         Kind::Int => "int64",
         Kind::Float => "float64",
@@ -1306,5 +1315,659 @@ fn go_fmt_float(f: f64) -> String {
         format!("{mantissa}e{sign}{:02}", exp.abs())
     } else {
         f.to_string()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DEPLOYMENT_DEF: &str = "io.k8s.api.apps.v1.Deployment";
+    const POD_DEF: &str = "io.k8s.api.core.v1.Pod";
+    const SERVICE_DEF: &str = "io.k8s.api.core.v1.Service";
+    const CONFIG_MAP_DEF: &str = "io.k8s.api.core.v1.ConfigMap";
+
+    const DEPLOYMENT: &str = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"app":"web","tier":"fe"},"annotations":{"a":"1"}},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"nginx","image":"nginx:1.7","args":["-a","-b"],"ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"volumeMounts":[{"name":"cfg","mountPath":"/etc/cfg"},{"name":"data","mountPath":"/data"}]},{"name":"sidecar","image":"busybox"}],"volumes":[{"name":"cfg","configMap":{"name":"cm"}},{"name":"data","emptyDir":{}}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"imagePullSecrets":[{"name":"reg1"}]}}}}"#;
+    const POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","finalizers":["a","b","c"],"labels":{"x":"1","y":"2"},"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"name":"a","image":"i"}]},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"},{"type":"PodScheduled","status":"True"}]}}"#;
+    const SERVICE: &str = r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"selector":{"app":"web"},"ports":[{"name":"http","port":80,"targetPort":8080},{"name":"https","port":443,"targetPort":8443}]}}"#;
+    const CONFIG_MAP: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k1":"v1","k2":"v2"}}"#;
+
+    struct Case {
+        name: &'static str,
+        def: Option<&'static str>,
+        original: &'static str,
+        patch: &'static str,
+        expected: &'static str,
+    }
+
+    fn run(def: Option<&str>, original: &str, patch: &str) -> Result<Value, StrategicPatchError> {
+        let schema = def.map(|d| openapi::definition(d).expect("definition"));
+        let original: Value = serde_json::from_str(original).expect("original");
+        let patch: Value = serde_json::from_str(patch).expect("patch");
+        apply(&original, &patch, schema)
+    }
+
+    /// Expected results produced by the real `kubectl patch --local --type strategic` (which
+    /// runs upstream's strategicpatch), plus a few cases where upstream's decoding into the
+    /// typed object matters (directive keys and nulls in values taken from the patch).
+    #[test]
+    fn table() {
+        let cases = [
+            Case {
+                name: "set_image",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"image":"nginx:1.8","name":"nginx"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.8","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "apply_remove_container",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],"containers":[{"$patch":"delete","name":"sidecar"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "apply_add_container_keeps_set_order",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"},{"name":"sidecar"},{"name":"log"}],"containers":[{"name":"log","image":"fluentd"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"},{"image":"fluentd","name":"log"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "patch_new_container_goes_first",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"log","image":"fluentd"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"image":"fluentd","name":"log"},{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "apply_reorder_containers",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"sidecar"},{"name":"nginx"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"image":"busybox","name":"sidecar"},{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "env_merge_by_name",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"name":"A","value":"10"},{"name":"C","value":"3"}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"10"},{"name":"C","value":"3"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "set_env_add",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"env":[{"name":"FOO","value":"bar"}],"name":"nginx"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"FOO","value":"bar"},{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "set_env_remove",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"},{"name":"sidecar"}],"containers":[{"$setElementOrder/env":[{"name":"B"}],"env":[{"$patch":"delete","name":"A"}],"name":"nginx"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "env_value_from_replaces_value",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"name":"A","value":null,"valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","valueFrom":{"fieldRef":{"fieldPath":"metadata.name"}}},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "ports_merge_by_container_port",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","ports":[{"containerPort":80,"name":"http"},{"containerPort":8080}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"name":"http","protocol":"TCP"},{"containerPort":8080},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "ports_delete_by_container_port",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","$setElementOrder/ports":[{"containerPort":443}],"ports":[{"$patch":"delete","containerPort":80}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "volume_mounts_merge_by_mount_path",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","volumeMounts":[{"mountPath":"/data","readOnly":true},{"mountPath":"/tmp","name":"tmp"}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data","readOnly":true},{"mountPath":"/tmp","name":"tmp"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "volumes_retain_keys_switch_source",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/volumes":[{"name":"cfg"},{"name":"data"}],"volumes":[{"$retainKeys":["name","secret"],"name":"cfg","secret":{"secretName":"s"}}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"name":"cfg","secret":{"secretName":"s"}},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "volumes_merge_without_retain_keys_keeps_both",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"volumes":[{"name":"cfg","secret":{"secretName":"s"}}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg","secret":{"secretName":"s"}},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "strategy_rolling_to_recreate_retain_keys",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":null,"type":"Recreate"}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"type":"Recreate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "strategy_retain_keys_keeps_listed",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"strategy":{"$retainKeys":["rollingUpdate","type"],"rollingUpdate":{"maxSurge":1}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "tolerations_replaced_without_strategy",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"tolerations":[{"key":"k3","operator":"Exists"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k3","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "args_replaced_without_strategy",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","args":["-c"]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-c"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "image_pull_secrets_merge_by_name",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"imagePullSecrets":[{"name":"reg2"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg2"},{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "nested_lists_in_new_and_old_containers",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"},{"name":"sidecar"}],"containers":[{"name":"nginx","$setElementOrder/ports":[{"containerPort":80},{"containerPort":443},{"containerPort":9090}],"ports":[{"containerPort":9090,"protocol":"TCP"}]},{"name":"sidecar","ports":[{"containerPort":7070}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"},{"containerPort":9090,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar","ports":[{"containerPort":7070}]}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "labels_null_deletes_and_adds",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"metadata":{"labels":{"tier":null,"env":"prod","missing":null}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","env":"prod"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "labels_patch_replace",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"metadata":{"labels":{"$patch":"replace","only":"me"}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"only":"me"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "map_patch_delete_leaves_empty_object",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"selector":{"$patch":"delete"}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "map_patch_delete_on_missing_key_is_dropped",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"minReadySeconds":5,"revisionHistoryLimitX":{"$patch":"delete"}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"minReadySeconds":5,"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "list_patch_replace_env",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"$patch":"replace"},{"name":"Z","value":"26"}]}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"Z","value":"26"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "delete_item_missing_in_original_is_noop",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"$patch":"delete","name":"nope"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "rollout_restart",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2025-01-01T00:00:00Z"}}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":"2025-01-01T00:00:00Z"},"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "rollout_pause",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"paused":true}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"paused":true,"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "rollout_resume",
+                def: Some(DEPLOYMENT_DEF),
+                original: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","labels":{"app":"web","tier":"fe"},"annotations":{"a":"1"}},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"type":"RollingUpdate","rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"nginx","image":"nginx:1.7","args":["-a","-b"],"ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"volumeMounts":[{"name":"cfg","mountPath":"/etc/cfg"},{"name":"data","mountPath":"/data"}]},{"name":"sidecar","image":"busybox"}],"volumes":[{"name":"cfg","configMap":{"name":"cm"}},{"name":"data","emptyDir":{}}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"imagePullSecrets":[{"name":"reg1"}]}},"paused":true}}"#,
+                patch: r#"{"spec":{"paused":null}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "apply_remove_and_add_with_server_only_item",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"log"}],"containers":[{"name":"log","image":"fluentd"},{"$patch":"delete","name":"nginx"}]}}}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{"a":"1"},"labels":{"app":"web","tier":"fe"},"name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"image":"busybox","name":"sidecar"},{"image":"fluentd","name":"log"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                name: "finalizers_union",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"metadata":{"finalizers":["d","a"]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"finalizers":["d","a","b","c"],"labels":{"x":"1","y":"2"},"name":"p","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"image":"i","name":"a"}]},"status":{"conditions":[{"status":"True","type":"Ready"},{"status":"True","type":"PodScheduled"}],"phase":"Running"}}"#,
+            },
+            Case {
+                name: "finalizers_delete_from_primitive_list",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"metadata":{"$deleteFromPrimitiveList/finalizers":["b","zz"]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"finalizers":["a","c"],"labels":{"x":"1","y":"2"},"name":"p","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"image":"i","name":"a"}]},"status":{"conditions":[{"status":"True","type":"Ready"},{"status":"True","type":"PodScheduled"}],"phase":"Running"}}"#,
+            },
+            Case {
+                name: "finalizers_set_element_order",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"metadata":{"$setElementOrder/finalizers":["c","a","d"],"finalizers":["d"]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"finalizers":["b","c","a","d"],"labels":{"x":"1","y":"2"},"name":"p","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"image":"i","name":"a"}]},"status":{"conditions":[{"status":"True","type":"Ready"},{"status":"True","type":"PodScheduled"}],"phase":"Running"}}"#,
+            },
+            Case {
+                name: "finalizers_apply_remove_one",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"metadata":{"$deleteFromPrimitiveList/finalizers":["a"],"$setElementOrder/finalizers":["b","c"]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"finalizers":["b","c"],"labels":{"x":"1","y":"2"},"name":"p","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"image":"i","name":"a"}]},"status":{"conditions":[{"status":"True","type":"Ready"},{"status":"True","type":"PodScheduled"}],"phase":"Running"}}"#,
+            },
+            Case {
+                name: "conditions_merge_by_type",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"status":{"conditions":[{"type":"Ready","status":"False","reason":"X"},{"type":"Initialized","status":"True"}]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"finalizers":["a","b","c"],"labels":{"x":"1","y":"2"},"name":"p","ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"image":"i","name":"a"}]},"status":{"conditions":[{"reason":"X","status":"False","type":"Ready"},{"status":"True","type":"Initialized"},{"status":"True","type":"PodScheduled"}],"phase":"Running"}}"#,
+            },
+            Case {
+                name: "owner_references_merge_by_uid",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"n","uid":"u2"}]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"finalizers":["a","b","c"],"labels":{"x":"1","y":"2"},"name":"p","ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"n","uid":"u2"},{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"image":"i","name":"a"}]},"status":{"conditions":[{"status":"True","type":"Ready"},{"status":"True","type":"PodScheduled"}],"phase":"Running"}}"#,
+            },
+            Case {
+                name: "service_ports_merge_by_port",
+                def: Some(SERVICE_DEF),
+                original: SERVICE,
+                patch: r#"{"spec":{"ports":[{"port":443,"targetPort":9443},{"port":8080,"name":"alt"}]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"},"spec":{"ports":[{"name":"http","port":80,"targetPort":8080},{"name":"https","port":443,"targetPort":9443},{"name":"alt","port":8080}],"selector":{"app":"web"}}}"#,
+            },
+            Case {
+                name: "configmap_data_merge",
+                def: Some(CONFIG_MAP_DEF),
+                original: CONFIG_MAP,
+                patch: r#"{"data":{"k1":null,"k3":"v3"}}"#,
+                expected: r#"{"apiVersion":"v1","data":{"k2":"v2","k3":"v3"},"kind":"ConfigMap","metadata":{"name":"c"}}"#,
+            },
+            Case {
+                name: "type_change_scalar_to_object",
+                def: Some(DEPLOYMENT_DEF),
+                original: DEPLOYMENT,
+                patch: r#"{"metadata":{"annotations":{"a":null},"labels":"oops"}}"#,
+                expected: r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"annotations":{},"labels":"oops","name":"web"},"spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"strategy":{"rollingUpdate":{"maxSurge":"25%","maxUnavailable":"25%"},"type":"RollingUpdate"},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"args":["-a","-b"],"env":[{"name":"A","value":"1"},{"name":"B","value":"2"}],"image":"nginx:1.7","name":"nginx","ports":[{"containerPort":80,"protocol":"TCP"},{"containerPort":443,"protocol":"TCP"}],"volumeMounts":[{"mountPath":"/etc/cfg","name":"cfg"},{"mountPath":"/data","name":"data"}]},{"image":"busybox","name":"sidecar"}],"imagePullSecrets":[{"name":"reg1"}],"tolerations":[{"key":"k1","operator":"Exists"},{"key":"k2","operator":"Exists"}],"volumes":[{"configMap":{"name":"cm"},"name":"cfg"},{"emptyDir":{},"name":"data"}]}}}}"#,
+            },
+            Case {
+                // Upstream's outcome depends on Go's map order; the deletion applies last here,
+                // as in most upstream runs.
+                name: "finalizers_added_and_deleted_in_one_patch",
+                def: Some(POD_DEF),
+                original: POD,
+                patch: r#"{"metadata":{"finalizers":["d","a"],"$deleteFromPrimitiveList/finalizers":["d","c"]}}"#,
+                expected: r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","finalizers":["a","b"],"labels":{"x":"1","y":"2"},"ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}]},"spec":{"containers":[{"name":"a","image":"i"}]},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"},{"type":"PodScheduled","status":"True"}]}}"#,
+            },
+            Case {
+                name: "schema_none_merges_maps_and_replaces_lists",
+                def: None,
+                original: r#"{"a":[1,2],"l":[{"name":"x","v":1}],"m":{"x":1,"y":2}}"#,
+                patch: r#"{"a":[3],"l":[{"name":"x","w":2}],"m":{"x":null,"z":3},"n":null}"#,
+                expected: r#"{"a":[3],"l":[{"name":"x","w":2}],"m":{"y":2,"z":3}}"#,
+            },
+            Case {
+                name: "unknown_fields_merge_like_json_merge_patch",
+                def: Some(CONFIG_MAP_DEF),
+                original: r#"{"metadata":{"name":"c"},"extra":{"keep":1,"list":[1,2]}}"#,
+                patch: r#"{"extra":{"add":{"deep":true},"list":[3]}}"#,
+                expected: r#"{"metadata":{"name":"c"},"extra":{"keep":1,"list":[3],"add":{"deep":true}}}"#,
+            },
+            Case {
+                // Upstream drops items carrying `$patch` from a new value and nulls; the leftover
+                // `$setElementOrder/env` is dropped by its decoding into the typed object.
+                name: "new_field_value_loses_directives_and_nulls",
+                def: Some(DEPLOYMENT_DEF),
+                original: r#"{"spec":{"template":{"spec":{"containers":[{"name":"a"}]}}}}"#,
+                patch: r#"{"spec":{"template":{"spec":{"initContainers":[{"name":"i","image":"x","env":[{"$patch":"delete","name":"Q"}],"args":null,"$setElementOrder/env":[{"name":"Q"}]}]}}}}"#,
+                expected: r#"{"spec":{"template":{"spec":{"containers":[{"name":"a"}],"initContainers":[{"name":"i","image":"x","env":[]}]}}}}"#,
+            },
+            Case {
+                // Upstream appends the raw item; its decoding drops `$patch` keys and nulls.
+                name: "appended_item_loses_directive_keys_and_nulls",
+                def: Some(DEPLOYMENT_DEF),
+                original: r#"{"spec":{"template":{"spec":{"containers":[{"name":"a"}]}}}}"#,
+                patch: r#"{"spec":{"template":{"spec":{"containers":[{"name":"new","image":"n","env":[{"name":"q","$patch":"delete"}],"args":null}]}}}}"#,
+                expected: r#"{"spec":{"template":{"spec":{"containers":[{"name":"new","image":"n","env":[{"name":"q"}]},{"name":"a"}]}}}}"#,
+            },
+            Case {
+                name: "set_element_order_on_missing_list_takes_patch_items",
+                def: Some(DEPLOYMENT_DEF),
+                original: r#"{"spec":{"template":{"spec":{}}}}"#,
+                patch: r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"b"},{"name":"a"}],"containers":[{"name":"b"},{"$patch":"delete","name":"c"},{"name":"a","env":[{"name":"E","$patch":"delete"}]}]}}}}"#,
+                expected: r#"{"spec":{"template":{"spec":{"containers":[{"name":"b"},{"name":"a","env":[]}]}}}}"#,
+            },
+            Case {
+                name: "null_patch_changes_nothing",
+                def: Some(CONFIG_MAP_DEF),
+                original: CONFIG_MAP,
+                patch: "null",
+                expected: CONFIG_MAP,
+            },
+            Case {
+                name: "top_level_patch_delete_empties_the_object",
+                def: Some(CONFIG_MAP_DEF),
+                original: CONFIG_MAP,
+                patch: r#"{"$patch":"delete"}"#,
+                expected: "{}",
+            },
+        ];
+        assert!(cases.len() >= 30);
+        let mut names = std::collections::HashSet::new();
+        for case in &cases {
+            assert!(names.insert(case.name), "duplicate case {}", case.name);
+            let got = run(case.def, case.original, case.patch)
+                .unwrap_or_else(|e| panic!("{}: unexpected error: {e}", case.name));
+            let expected: Value = serde_json::from_str(case.expected).expect("expected");
+            assert_eq!(got, expected, "case {}", case.name);
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let on_pod = |patch: &str| run(Some(POD_DEF), POD, patch);
+        let on_deploy = |patch: &str| run(Some(DEPLOYMENT_DEF), DEPLOYMENT, patch);
+        let cases: Vec<(&str, Result<Value, StrategicPatchError>, &str)> = vec![
+            (
+                "array patch",
+                on_pod("[1]"),
+                "json: cannot unmarshal array into Go value of type map[string]interface {}",
+            ),
+            ("string patch", on_pod(r#""x""#), "cannot unmarshal string"),
+            (
+                "$patch merge in map",
+                on_pod(r#"{"metadata":{"labels":{"$patch":"merge","x":"1"}}}"#),
+                "unknown patch type: merge in map: map[$patch:merge x:1]",
+            ),
+            (
+                "unknown $patch in map",
+                on_pod(r#"{"metadata":{"$patch":"nope"}}"#),
+                "unknown patch type: nope in map: map[$patch:nope]",
+            ),
+            (
+                "unknown $patch in list",
+                on_deploy(
+                    r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","$patch":"bogus"}]}}}}"#,
+                ),
+                "unknown patch type: bogus in map: map[$patch:bogus name:nginx]",
+            ),
+            (
+                "$patch merge in list",
+                on_deploy(
+                    r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","$patch":"merge"}]}}}}"#,
+                ),
+                "merging lists cannot yet be specified in the patch",
+            ),
+            (
+                "item without merge key",
+                on_deploy(r#"{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}"#),
+                "map: map[image:x] does not contain declared merge key: name",
+            ),
+            (
+                "delete without merge key",
+                on_deploy(r#"{"spec":{"template":{"spec":{"containers":[{"$patch":"delete"}]}}}}"#),
+                "map: map[$patch:delete] does not contain declared merge key: name",
+            ),
+            (
+                "retainKeys missing a patched key",
+                on_deploy(
+                    r#"{"spec":{"strategy":{"$retainKeys":["type"],"rollingUpdate":{"maxSurge":1}}}}"#,
+                ),
+                "invalid patch format of retainKeys",
+            ),
+            (
+                "retainKeys not a list",
+                on_deploy(r#"{"spec":{"strategy":{"$retainKeys":"type"}}}"#),
+                "invalid patch format of retainKeys",
+            ),
+            (
+                "setElementOrder mismatch",
+                on_deploy(
+                    r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nginx"}],"containers":[{"name":"sidecar","image":"x"}]}}}}"#,
+                ),
+                "doesn't match $setElementOrder list",
+            ),
+            (
+                "setElementOrder without field",
+                on_deploy(
+                    r#"{"spec":{"template":{"spec":{"$setElementOrder":[{"name":"nginx"}]}}}}"#,
+                ),
+                "invalid patch format of setElementOrder list",
+            ),
+            (
+                "setElementOrder not a list",
+                on_deploy(
+                    r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":{"name":"nginx"}}}}}"#,
+                ),
+                "expected a []interface {}, but received a map[string]interface {}",
+            ),
+            (
+                "setElementOrder primitives for a map list",
+                on_deploy(
+                    r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":["nginx"]}}}}"#,
+                ),
+                "value for key 0 is not a map",
+            ),
+            (
+                "deleteFromPrimitiveList without field",
+                on_pod(r#"{"metadata":{"$deleteFromPrimitiveListfinalizers":["a"]}}"#),
+                "invalid patch format of primitive list",
+            ),
+            (
+                "mixed element types",
+                on_pod(r#"{"metadata":{"finalizers":[1]}}"#),
+                "list element types are not identical: [[a b c] [1]]",
+            ),
+            (
+                "list of lists",
+                run(
+                    Some(POD_DEF),
+                    r#"{"metadata":{"finalizers":[]}}"#,
+                    r#"{"metadata":{"finalizers":[["a"]]}}"#,
+                ),
+                "lists of lists are not supported",
+            ),
+            (
+                "order of nothing",
+                run(
+                    Some(POD_DEF),
+                    r#"{"metadata":{"finalizers":[]}}"#,
+                    r#"{"metadata":{"$setElementOrder/finalizers":["a"]}}"#,
+                ),
+                "no elements in any of the given slices",
+            ),
+            (
+                "null list element",
+                on_pod(r#"{"metadata":{"finalizers":[null]}}"#),
+                "list element types are not identical",
+            ),
+        ];
+        for (name, got, want) in cases {
+            let err = got.expect_err(name);
+            assert!(
+                err.to_string().contains(want),
+                "{name}: got {err:?}, want {want}"
+            );
+        }
+        assert!(on_pod("[1]").unwrap_err().is_bad_request());
+        assert!(!on_pod(r#"{"metadata":{"$patch":"nope"}}"#)
+            .unwrap_err()
+            .is_bad_request());
+    }
+
+    #[test]
+    fn rejects_deep_nesting() {
+        let mut patch = json!({"x": 1});
+        let mut original = json!({"x": 0});
+        for _ in 0..150 {
+            patch = json!({ "n": patch });
+            original = json!({ "n": original });
+        }
+        let err = apply(&original, &patch, None).unwrap_err();
+        assert!(matches!(err, StrategicPatchError::TooDeep));
+        // A deep value for a new field is rejected too.
+        let err = apply(&json!({}), &patch, None).unwrap_err();
+        assert!(matches!(err, StrategicPatchError::TooDeep));
+        // Depth within bounds is fine.
+        let mut ok = json!(1);
+        for _ in 0..50 {
+            ok = json!({ "n": ok });
+        }
+        assert_eq!(apply(&json!({}), &ok, None).unwrap(), ok);
+    }
+
+    #[test]
+    fn never_panics_on_odd_patches() {
+        let schema = openapi::definition(DEPLOYMENT_DEF);
+        let original: Value = serde_json::from_str(DEPLOYMENT).unwrap();
+        let values = [
+            json!(null),
+            json!(1),
+            json!(1.5),
+            json!("x"),
+            json!(true),
+            json!([]),
+            json!({}),
+            json!([1]),
+            json!([null]),
+            json!([[1]]),
+            json!([{}]),
+            json!(["nginx"]),
+            json!([{"name": "nginx"}]),
+            json!([{"name": "nginx", "$patch": "delete"}]),
+            json!([{"$patch": "replace"}]),
+            json!([{"name": 1}]),
+            json!({"$patch": "delete"}),
+            json!({"$patch": "replace", "x": null}),
+            json!({"$patch": 3}),
+            json!({"$retainKeys": ["x"]}),
+        ];
+        let keys = [
+            "$patch",
+            "$retainKeys",
+            "$setElementOrder/containers",
+            "$setElementOrder/env",
+            "$deleteFromPrimitiveList/containers",
+            "$deleteFromPrimitiveList/args",
+            "$setElementOrder",
+            "$deleteFromPrimitiveList",
+            "containers",
+            "env",
+            "args",
+            "ports",
+            "volumes",
+            "strategy",
+        ];
+        let wrap: [fn(Value) -> Value; 4] = [
+            |v| v,
+            |v| json!({"spec": v}),
+            |v| json!({"spec": {"template": {"spec": v}}}),
+            |v| {
+                json!({"spec": {"template": {"spec": {"containers": [
+                    {"name": "nginx", "env": [{"name": "A", "value": "x"}], "inner": v}
+                ]}}}})
+            },
+        ];
+        for key in keys {
+            for value in &values {
+                for w in &wrap {
+                    let mut m = Map::new();
+                    m.insert(key.to_string(), value.clone());
+                    let patch = w(Value::Object(m.clone()));
+                    let _ = apply(&original, &patch, schema);
+                    let _ = apply(&original, &patch, None);
+                    // Also nested in a container item, next to its merge key.
+                    m.insert("name".into(), json!("nginx"));
+                    let patch =
+                        json!({"spec": {"template": {"spec": {"containers": [Value::Object(m)]}}}});
+                    let _ = apply(&original, &patch, schema);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn result_never_contains_directives() {
+        fn check(v: &Value) {
+            match v {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        assert!(!is_directive_key(k), "directive {k} left in result");
+                        check(v);
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(check),
+                _ => {}
+            }
+        }
+        let patches = [
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"z","env":[{"$patch":"replace"},{"name":"E","$patch":"delete"}],"$setElementOrder/env":[],"$retainKeys":["x"]}]}}}}"#,
+            r#"{"spec":{"template":{"spec":{"tolerations":[{"key":"a","$patch":"delete"}]}}}}"#,
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","env":[{"$patch":"replace"},{"name":"Z","x":{"$patch":"delete"}}]}]}}}}"#,
+            r#"{"metadata":{"labels":{"$patch":"replace","k":"v","$retainKeys":["k"]}}}"#,
+            r#"{"spec":{"new":{"$deleteFromPrimitiveList/x":[1],"y":{"$patch":"replace"}}}}"#,
+        ];
+        for p in patches {
+            let got = run(Some(DEPLOYMENT_DEF), DEPLOYMENT, p).unwrap();
+            check(&got);
+        }
+    }
+
+    #[test]
+    fn go_stable_sort_matches_std_for_a_strict_order() {
+        let mut v: Vec<(u32, usize)> = (0..97).map(|i| ((i * 37 % 11) as u32, i)).collect();
+        let mut expected = v.clone();
+        expected.sort_by_key(|p| p.0);
+        go_stable_sort(&mut v, &|a, b| a.0 < b.0);
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn go_float_format() {
+        assert_eq!(go_fmt(&json!(1.5)), "1.5");
+        assert_eq!(go_fmt(&json!(1e6)), "1e+06");
+        assert_eq!(go_fmt(&json!(0.00001)), "1e-05");
+        assert_eq!(
+            go_fmt(&json!({"b": [1, "x"], "a": null})),
+            "map[a:<nil> b:[1 x]]"
+        );
     }
 }

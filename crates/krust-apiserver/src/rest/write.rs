@@ -409,8 +409,25 @@ fn check_uid(info: &ResourceInfo, new: &Value, old: &Value) -> Result<(), ApiErr
     Ok(())
 }
 
-/// Applies a JSON patch or JSON merge patch to a document.
-pub(crate) fn apply_patch(info: &ResourceInfo, name: &str, doc: &Value, patch: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
+/// The OpenAPI definition of a built-in kind at a served version (served versions without a
+/// definition of their own, such as `apps/v1beta1`, use the storage version's).
+pub(crate) fn builtin_schema(group: &str, version: &str, storage_version: &str, kind: &str) -> Option<&'static Value> {
+    krust_api::openapi::definition_for(group, version, kind)
+        .or_else(|| krust_api::openapi::definition_for(group, storage_version, kind))
+        .and_then(krust_api::openapi::definition)
+}
+
+/// Applies a JSON patch, JSON merge patch or strategic merge patch to a document. `schema` is
+/// the document's OpenAPI definition (None for custom resources, which refuse strategic merge
+/// patches as upstream does).
+pub(crate) fn apply_patch(
+    info: &ResourceInfo,
+    name: &str,
+    doc: &Value,
+    patch: &[u8],
+    format: BodyFormat,
+    schema: Option<&Value>,
+) -> Result<Value, ApiError> {
     let mut out = doc.clone();
     match format {
         BodyFormat::MergePatch => {
@@ -433,10 +450,27 @@ pub(crate) fn apply_patch(info: &ResourceInfo, name: &str, doc: &Value, patch: &
                 .with_name(info, name)
             })?;
         }
+        BodyFormat::StrategicMergePatch => {
+            if info.custom.is_some() {
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json",
+                    &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
+                ));
+            }
+            let p: Value = serde_json::from_slice(patch)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            out = crate::patch::strategic::apply(doc, &p, schema).map_err(|e| {
+                if e.is_bad_request() {
+                    ApiError::bad_request(e.to_string())
+                } else {
+                    ApiError::new(422, "Invalid", e.to_string()).with_name(info, name)
+                }
+            })?;
+        }
         _ => {
             return Err(ApiError::unsupported_media_type(
                 "",
-                &["application/json-patch+json", "application/merge-patch+json"],
+                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
             ));
         }
     }
@@ -453,11 +487,11 @@ pub(crate) async fn patch(
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::JsonPatch | BodyFormat::MergePatch))
+        .filter(|f| matches!(f, BodyFormat::JsonPatch | BodyFormat::MergePatch | BodyFormat::StrategicMergePatch))
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json-patch+json", "application/merge-patch+json"],
+                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
             )
         })?;
     let dry_run = ctx.dry_run()?;
@@ -467,12 +501,18 @@ pub(crate) async fn patch(
     let sub = ctx.path.subresource.clone();
     for _ in 0..RETRIES {
         let (cur, old) = load(server, &info, &key, &name).await?;
-        let view = if sub.as_deref() == Some("scale") {
-            super::scale::scale_view(&info, &old)
+        let (view, schema) = if sub.as_deref() == Some("scale") {
+            (
+                super::scale::scale_view(&info, &old),
+                builtin_schema("autoscaling", "v1", "v1", "Scale"),
+            )
         } else {
-            crate::object::render(&info, &old)
+            (
+                crate::object::render(&info, &old),
+                builtin_schema(&info.group, &info.version, &info.storage_version, &info.kind),
+            )
         };
-        let patched = apply_patch(&info, &name, &view, body, format)?;
+        let patched = apply_patch(&info, &name, &view, body, format, schema)?;
         let explicit_rv = resource_version(&patched).to_string();
         if !explicit_rv.is_empty() && explicit_rv != cur.mod_revision.to_string() {
             return Err(ApiError::conflict(&info, &name));
