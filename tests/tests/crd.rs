@@ -216,11 +216,10 @@ async fn kube_rs_derived_custom_resource() {
     assert_eq!(listed.items.len(), 1);
     let seen = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(ev) = events.try_next().await.unwrap_or_else(|e| panic!("{e}")) {
-            if let watcher::Event::Apply(d) | watcher::Event::InitApply(d) = ev {
-                if d.metadata.name.as_deref() == Some("hello") {
+            if let watcher::Event::Apply(d) | watcher::Event::InitApply(d) = ev
+                && d.metadata.name.as_deref() == Some("hello") {
                     return true;
                 }
-            }
         }
         false
     })

@@ -24,7 +24,8 @@ async fn create_if_missing(
     if server.state.backend.get(&key).await?.is_some() {
         return Ok(());
     }
-    match create_object(server, &info, namespace, obj, false).await {
+    let opts = crate::rest::WriteOpts { dry_run: false, manager: Some("kube-apiserver") };
+    match create_object(server, &info, namespace, obj, &opts).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),

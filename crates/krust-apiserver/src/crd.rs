@@ -382,11 +382,10 @@ async fn cleanup(server: &ApiServer, crd: &Value) -> Result<(), ApiError> {
         for kv in &remaining.kvs {
             let Some(obj) = decode_stored(kv) else { continue };
             let obj_name = krust_api::meta::name(&obj).to_string();
-            if let Err(e) = crate::rest::delete_object(server, info, &kv.key, &obj_name).await {
-                if e.code != 404 {
+            if let Err(e) = crate::rest::delete_object(server, info, &kv.key, &obj_name).await
+                && e.code != 404 {
                     tracing::debug!(object = %kv.key, error = %e, "deleting a custom object");
                 }
-            }
         }
     }
     let still = server

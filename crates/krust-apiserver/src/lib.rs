@@ -9,6 +9,7 @@
 pub mod allocator;
 pub mod crd;
 pub mod discovery;
+pub mod field_validation;
 pub mod metrics;
 pub mod negotiate;
 pub mod object;
@@ -238,7 +239,11 @@ impl ApiServer {
                 };
                 rest::serve(self, parts, path, query, identity, body, labels).await
             }
-            Route::OpenApiV2 | Route::NotFound => Err(ApiError::not_found_path()),
+            Route::OpenApiV2 if read_only => {
+                let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+                openapi::v2_response(&self.registry(), accept)
+            }
+            Route::NotFound => Err(ApiError::not_found_path()),
             _ => Err(ApiError::method_not_allowed(parts.method.as_str(), "")),
         }
     }

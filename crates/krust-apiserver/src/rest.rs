@@ -11,7 +11,7 @@ mod watch;
 mod write;
 
 pub(crate) use delete::delete_object;
-pub(crate) use write::create_object;
+pub(crate) use write::{WriteOpts, create_object};
 
 use crate::negotiate::{BodyFormat, Output};
 use crate::request_info::{Query, ResourcePath};
@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub output: Output,
     pub identity: Identity,
     pub warnings: Vec<String>,
+    /// The field manager of writes: `fieldManager`, else the User-Agent's product name.
+    pub manager: String,
 }
 
 impl Ctx {
@@ -207,7 +209,21 @@ where
     let output = crate::negotiate::output_for(accept)
         .ok_or_else(|| ApiError::not_acceptable(accept.unwrap_or("")))?;
     authorize(&identity, verb, &info, &path)?;
+    let manager = query
+        .non_empty("fieldManager")
+        .map(str::to_string)
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|ua| ua.split('/').next())
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".into());
     let mut ctx = Ctx {
+        manager,
         warnings: info.deprecation_warning.iter().cloned().collect(),
         info,
         path,

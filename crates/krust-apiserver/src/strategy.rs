@@ -64,11 +64,10 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
             map.remove("status");
             if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
                 let fins = meta.entry("finalizers").or_insert_with(|| json!([]));
-                if let Some(list) = fins.as_array_mut() {
-                    if !list.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER) {
+                if let Some(list) = fins.as_array_mut()
+                    && !list.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER) {
                         list.push(json!(crate::crd::CLEANUP_FINALIZER));
                     }
-                }
             }
         }
         _ if info.subresources.status => {

@@ -106,7 +106,8 @@ pub(crate) async fn update(
             return Err(ApiError::conflict(&info, &name));
         }
         let new = apply_scale(&info, &old, &scale)?;
-        match commit_update(server, &info, &cur, &old, new, Mode::Main, dry_run).await? {
+        let opts = super::write::WriteOpts { dry_run, manager: Some(&ctx.manager) };
+        match commit_update(server, &info, &cur, &old, new, Mode::Main, &opts, Some("scale")).await? {
             Attempt::Done(stored) => {
                 return Ok(response::object(200, &scale_view(&info, &stored), ctx.output, &ctx.warnings));
             }

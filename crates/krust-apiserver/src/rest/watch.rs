@@ -157,6 +157,7 @@ pub(crate) async fn serve(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<
             output: ctx.output,
             identity: ctx.identity.clone(),
             warnings: Vec::new(),
+            manager: ctx.manager.clone(),
         },
         include,
         filter,

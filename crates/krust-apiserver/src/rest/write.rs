@@ -28,6 +28,39 @@ pub(crate) enum Mode {
 
 const RETRIES: usize = 8;
 
+/// How a write is recorded.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WriteOpts<'a> {
+    pub dry_run: bool,
+    /// The field manager to record an `Update` for (`None`: not recorded, e.g. after an apply
+    /// that already recorded itself).
+    pub manager: Option<&'a str>,
+}
+
+/// The schema of a resource: a CRD's `openAPIV3Schema` or a built-in definition.
+pub(crate) fn schema_of(info: &ResourceInfo) -> Option<&Value> {
+    match &info.custom {
+        Some(c) => c.schema.as_ref(),
+        None => builtin_schema(&info.group, &info.version, &info.storage_version, &info.kind),
+    }
+}
+
+/// Records an `Update` by the write's field manager in `managedFields`.
+fn record_update(info: &ResourceInfo, old: Option<&Value>, new: &mut Value, manager: Option<&str>, subresource: Option<&str>) {
+    let Some(manager) = manager else { return };
+    let api_version = info.api_version();
+    let now = krust_api::time::now_rfc3339();
+    let opts = crate::patch::apply::Options {
+        manager,
+        subresource,
+        schema: schema_of(info),
+        api_version: &api_version,
+        now: &now,
+        status_subresource: info.subresources.status,
+    };
+    crate::patch::apply::record_update_with(old, new, &opts);
+}
+
 fn is_service(info: &ResourceInfo) -> bool {
     info.group.is_empty() && info.kind == "Service"
 }
@@ -130,8 +163,9 @@ pub(crate) async fn create_object(
     info: &ResourceInfo,
     namespace: Option<&str>,
     mut obj: Value,
-    dry_run: bool,
+    opts: &WriteOpts<'_>,
 ) -> Result<Value, ApiError> {
+    let dry_run = opts.dry_run;
     conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut obj);
     prepare_custom(info, &mut obj);
     let name = get_str(&obj, &["metadata", "name"]).unwrap_or("").to_string();
@@ -179,6 +213,7 @@ pub(crate) async fn create_object(
             taken.release(alloc);
             return Err(ApiError::invalid(info, &name, &errs));
         }
+        record_update(info, None, &mut obj, opts.manager, None);
         if dry_run {
             taken.release(alloc);
             return Ok(obj);
@@ -227,7 +262,8 @@ pub(crate) async fn create(
     check_type_meta(&ctx.info, &mut obj)?;
     check_namespace(&ctx.info, ctx.namespace(), &mut obj)?;
     let info = ctx.info.clone();
-    let stored = create_object(server, &info, ctx.namespace(), obj, dry_run).await?;
+    let opts = WriteOpts { dry_run, manager: Some(&ctx.manager) };
+    let stored = create_object(server, &info, ctx.namespace(), obj, &opts).await?;
     let out = render_one(ctx, &stored)?;
     Ok(response::object(201, &out, ctx.output, &ctx.warnings))
 }
@@ -249,8 +285,10 @@ pub(crate) async fn commit_update(
     old: &Value,
     mut new: Value,
     mode: Mode,
-    dry_run: bool,
+    opts: &WriteOpts<'_>,
+    subresource: Option<&str>,
 ) -> Result<Attempt, ApiError> {
+    let dry_run = opts.dry_run;
     let name = krust_api::meta::name(old).to_string();
     match mode {
         Mode::Main => strategy::prepare_for_update(info, &mut new, old),
@@ -278,6 +316,7 @@ pub(crate) async fn commit_update(
         taken.release(alloc);
         return Err(ApiError::invalid(info, &name, &errs));
     }
+    record_update(info, Some(old), &mut new, opts.manager, subresource);
     if semantically_equal(&new, old) {
         taken.release(alloc);
         return Ok(Attempt::Done(old.clone()));
@@ -384,7 +423,13 @@ pub(crate) async fn update(
             return Err(ApiError::conflict(&info, &name));
         }
         check_uid(&info, &obj, &old)?;
-        match commit_update(server, &info, &cur, &old, obj.clone(), mode, dry_run).await? {
+        let sub = match mode {
+            Mode::Status => Some("status"),
+            Mode::Finalize => Some("finalize"),
+            Mode::Main => None,
+        };
+        let opts = WriteOpts { dry_run, manager: Some(&ctx.manager) };
+        match commit_update(server, &info, &cur, &old, obj.clone(), mode, &opts, sub).await? {
             Attempt::Done(stored) => {
                 let out = render_one(ctx, &stored)?;
                 return Ok(response::object(200, &out, ctx.output, &ctx.warnings));
@@ -480,18 +525,108 @@ pub(crate) fn apply_patch(
     Ok(out)
 }
 
+fn apply_error(e: crate::patch::apply::ApplyError) -> ApiError {
+    use crate::patch::apply::ApplyError;
+    match e {
+        ApplyError::Conflicts(cs) => {
+            let mut err = ApiError::new(409, "Conflict", crate::patch::apply::conflict_message(&cs));
+            let causes: Vec<Value> = cs
+                .iter()
+                .map(|c| json!({"reason": "FieldManagerConflict", "message": c.cause_message(), "field": c.field}))
+                .collect();
+            err.details = Some(json!({"causes": causes}));
+            err
+        }
+        ApplyError::Invalid(m) => ApiError::bad_request(m),
+    }
+}
+
+/// PATCH with `application/apply-patch+yaml`: server-side apply, creating the object when
+/// it does not exist.
+async fn server_side_apply(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
+    let dry_run = ctx.dry_run()?;
+    let Some(manager) = ctx.query.non_empty("fieldManager").map(str::to_string) else {
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    };
+    let force = ctx.query.flag("force");
+    let mut applied: Value = serde_saphyr::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() {
+        return Err(ApiError::bad_request("error decoding YAML: the apply configuration is not an object"));
+    }
+    let info = ctx.info.clone();
+    check_type_meta(&info, &mut applied)?;
+    check_namespace(&info, ctx.namespace(), &mut applied)?;
+    let name = ctx.name().to_string();
+    match get_str(&applied, &["metadata", "name"]) {
+        None | Some("") => applied["metadata"]["name"] = json!(name),
+        Some(n) if n == name => {}
+        Some(n) => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    let sub = ctx.path.subresource.clone();
+    let api_version = info.api_version();
+    let now = krust_api::time::now_rfc3339();
+    let opts = crate::patch::apply::Options {
+        manager: &manager,
+        subresource: sub.as_deref(),
+        schema: schema_of(&info),
+        api_version: &api_version,
+        now: &now,
+        status_subresource: info.subresources.status,
+    };
+    let key = ctx.key();
+    let write = WriteOpts { dry_run, manager: None };
+    for _ in 0..RETRIES {
+        let Some(cur) = server.state.backend.get(&key).await? else {
+            if sub.is_some() {
+                return Err(ApiError::not_found(&info, &name));
+            }
+            let new = crate::patch::apply::apply_with(None, &applied, force, &opts).map_err(apply_error)?;
+            let stored = create_object(server, &info, ctx.namespace(), new, &write).await?;
+            let out = render_one(ctx, &stored)?;
+            return Ok(response::object(201, &out, ctx.output, &ctx.warnings));
+        };
+        let old = decode_stored(&cur).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+        let view = crate::object::render(&info, &old);
+        let explicit_rv = resource_version(&applied).to_string();
+        if !explicit_rv.is_empty() && explicit_rv != cur.mod_revision.to_string() {
+            return Err(ApiError::conflict(&info, &name));
+        }
+        let mut new = crate::patch::apply::apply_with(Some(&view), &applied, force, &opts).map_err(apply_error)?;
+        conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut new);
+        let mode = if sub.as_deref() == Some("status") { Mode::Status } else { Mode::Main };
+        match commit_update(server, &info, &cur, &old, new, mode, &write, sub.as_deref()).await? {
+            Attempt::Done(stored) => {
+                let out = render_one(ctx, &stored)?;
+                return Ok(response::object(200, &out, ctx.output, &ctx.warnings));
+            }
+            Attempt::Conflict => continue,
+        }
+    }
+    Err(ApiError::conflict(&info, &name))
+}
+
 pub(crate) async fn patch(
     server: &ApiServer,
     ctx: &mut Ctx,
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
+    if body_format(content_type) == Some(BodyFormat::ApplyPatch) {
+        return server_side_apply(server, ctx, body).await;
+    }
     let format = body_format(content_type)
         .filter(|f| matches!(f, BodyFormat::JsonPatch | BodyFormat::MergePatch | BodyFormat::StrategicMergePatch))
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
+                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"],
             )
         })?;
     let dry_run = ctx.dry_run()?;
@@ -538,7 +673,8 @@ pub(crate) async fn patch(
                 (p, if other == Some("status") { Mode::Status } else { Mode::Main })
             }
         };
-        match commit_update(server, &info, &cur, &old, new, mode, dry_run).await? {
+        let opts = WriteOpts { dry_run, manager: Some(&ctx.manager) };
+        match commit_update(server, &info, &cur, &old, new, mode, &opts, sub.as_deref()).await? {
             Attempt::Done(stored) => {
                 let out = if sub.as_deref() == Some("scale") {
                     super::scale::scale_view(&info, &stored)
