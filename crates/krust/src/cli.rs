@@ -68,6 +68,10 @@ pub struct ServerArgs {
     /// Events kept per resource in the watch cache for watches that resume from a revision.
     #[arg(long, default_value_t = 10_000)]
     pub watch_cache_size: usize,
+    /// Controllers to run, upstream's syntax: `*` for all, `foo` to enable, `-foo` to disable
+    /// (e.g. `*,-garbagecollector`).
+    #[arg(long, default_value = "*")]
+    pub controllers: String,
     /// Seconds between storage compactions (history older than the previous run is dropped).
     #[arg(long, default_value_t = 300)]
     pub compaction_interval: u64,

@@ -336,6 +336,19 @@ pub fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem> {
             ],
         },
     ];
+    // Only the verbs the resource serves (review resources are create-only).
+    let served = |action: &str| {
+        let verb = match action {
+            "post" => "create",
+            "put" => "update",
+            other => other,
+        };
+        info.verbs.iter().any(|v| v == verb)
+    };
+    for item in &mut out {
+        item.ops.retain(|o| served(o.action));
+    }
+    out.retain(|item| !item.ops.is_empty());
     let mut subresource = |name: &str, sub: &str, schema: &str, gvk: (String, String, String)| {
         out.push(PathItem {
             path: format!("{item}/{name}"),
@@ -389,7 +402,7 @@ pub fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem> {
         let scale_gvk = ("autoscaling".to_string(), "v1".to_string(), "Scale".to_string());
         subresource("scale", "Scale", SCALE, scale_gvk);
     }
-    if info.namespaced {
+    if info.namespaced && served("list") {
         out.push(PathItem {
             path: format!("{prefix}/{}", info.plural),
             params: vec![pretty],
@@ -604,6 +617,14 @@ mod tests {
         let scale = &v3["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
         assert_eq!(scale["patch"]["x-kubernetes-group-version-kind"]["kind"], "Scale");
         assert!(v3.contains_key("/apis/apps/v1/deployments"));
+        let review = r
+            .get("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
+            .unwrap();
+        let review_paths = v3_paths(&path_items(&review, &Catalog::new().add(&review)));
+        let keys: Vec<&String> = review_paths.keys().collect();
+        assert_eq!(keys, ["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]);
+        let ops: Vec<&String> = review_paths[keys[0].as_str()].as_object().unwrap().keys().collect();
+        assert_eq!(ops, ["parameters", "post"]);
         let v2 = v2_paths(&items);
         let p2 = &v2["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(p2["consumes"].as_array().unwrap().len(), 4);

@@ -125,6 +125,10 @@ impl Catalog {
                     let mut schema = defs::definition(source).cloned().unwrap_or_default();
                     schema["x-kubernetes-group-version-kind"] =
                         gvk_tag(&info.group, &info.version, &info.kind);
+                    if info.group == "apps" && info.version == "v1beta1" && info.kind == "Deployment"
+                    {
+                        self.add_apps_v1beta1_deployment_spec(&mut schema);
+                    }
                     self.extra.insert(name.clone(), schema);
                     name
                 }
@@ -155,6 +159,39 @@ impl Catalog {
             }
         };
         KindNames { kind, list }
+    }
+
+    /// `apps/v1beta1` DeploymentSpec differs from `apps/v1`: the selector is optional
+    /// (defaulted from the template labels) and the deprecated `rollbackTo` exists.
+    fn add_apps_v1beta1_deployment_spec(&mut self, deployment: &mut Value) {
+        const SPEC: &str = "io.k8s.api.apps.v1beta1.DeploymentSpec";
+        const ROLLBACK: &str = "io.k8s.api.apps.v1beta1.RollbackConfig";
+        let Some(mut spec) = defs::definition("io.k8s.api.apps.v1.DeploymentSpec").cloned() else {
+            return;
+        };
+        spec["required"] = json!(["template"]);
+        spec["description"] = json!("DeploymentSpec is the specification of the desired behavior of the Deployment.");
+        if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
+            props.insert(
+                "rollbackTo".into(),
+                json!({"$ref": def_ref(ROLLBACK), "description": "DEPRECATED. The config this deployment is rolling back to. Will be cleared after rollback is done."}),
+            );
+            if let Some(sel) = props.get_mut("selector") {
+                sel["description"] = json!("Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.");
+            }
+        }
+        self.extra.insert(SPEC.into(), spec);
+        self.extra.insert(
+            ROLLBACK.into(),
+            json!({
+                "description": "DEPRECATED.",
+                "type": "object",
+                "properties": {"revision": {"description": "The revision to rollback to. If set to 0, rollback to the last revision.", "type": "integer", "format": "int64"}},
+            }),
+        );
+        if let Some(p) = deployment.pointer_mut("/properties/spec/$ref") {
+            *p = json!(def_ref(SPEC));
+        }
     }
 
     fn add_custom(&mut self, info: &ResourceInfo, schema: Option<&Value>) -> KindNames {
@@ -417,7 +454,51 @@ pub fn kind_schema(info: &ResourceInfo) -> Option<Value> {
     }
     let mut cat = Catalog::new();
     let names = cat.add(info);
-    cat.get(&names.kind).cloned()
+    let mut schema = cat.get(&names.kind).cloned()?;
+    inline_extra(&cat, &mut schema, 0);
+    Some(schema)
+}
+
+/// Replaces references to synthesized definitions (which the built-in definitions cannot
+/// resolve) by their content, so the schema stands on its own.
+fn inline_extra(cat: &Catalog, v: &mut Value, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    let Some(m) = v.as_object_mut() else {
+        return;
+    };
+    if let Some(target) = m
+        .get("$ref")
+        .and_then(Value::as_str)
+        .map(ref_name)
+        .and_then(|n| cat.extra().get(n))
+    {
+        m.remove("$ref");
+        if let Some(t) = target.as_object() {
+            for (k, x) in t {
+                m.entry(k.clone()).or_insert_with(|| x.clone());
+            }
+        }
+    }
+    for (k, x) in m.iter_mut() {
+        match k.as_str() {
+            "properties" | "patternProperties" => {
+                if let Some(props) = x.as_object_mut() {
+                    for p in props.values_mut() {
+                        inline_extra(cat, p, depth + 1);
+                    }
+                }
+            }
+            "items" | "additionalProperties" => inline_extra(cat, x, depth + 1),
+            "allOf" | "oneOf" | "anyOf" => {
+                if let Some(a) = x.as_array_mut() {
+                    a.iter_mut().for_each(|s| inline_extra(cat, s, depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -458,8 +539,11 @@ mod tests {
         );
         assert_eq!(
             d["properties"]["spec"]["$ref"],
-            "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+            "#/definitions/io.k8s.api.apps.v1beta1.DeploymentSpec"
         );
+        let spec = cat.get("io.k8s.api.apps.v1beta1.DeploymentSpec").unwrap();
+        assert_eq!(spec["required"], json!(["template"]));
+        assert!(spec["properties"].get("rollbackTo").is_some());
         let l = cat.get(&names.list).unwrap();
         assert_eq!(
             l["properties"]["items"]["items"]["$ref"],
@@ -530,6 +614,23 @@ mod tests {
         assert!(p["maybe"].get("type").is_none());
         assert_eq!(p["any"]["type"], "object");
         assert_eq!(p["metadata"]["$ref"], def_ref(OBJECT_META));
+    }
+
+    #[test]
+    fn kind_schemas_stand_on_their_own() {
+        let r = Registry::builtin();
+        let s = kind_schema(&r.get("apps", "v1beta1", "deployments").unwrap()).unwrap();
+        assert_eq!(s["properties"]["spec"]["required"], json!(["template"]));
+        assert_eq!(
+            s["properties"]["spec"]["properties"]["rollbackTo"]["properties"]["revision"]["type"],
+            "integer"
+        );
+        assert_eq!(
+            s["properties"]["spec"]["properties"]["template"]["$ref"],
+            "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"
+        );
+        let d = kind_schema(&r.get("apps", "v1", "deployments").unwrap()).unwrap();
+        assert_eq!(&d, defs::definition("io.k8s.api.apps.v1.Deployment").unwrap());
     }
 
     #[test]

@@ -148,13 +148,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.write_kubeconfig.display()))?;
     ensure_token(&server_dir.join("token"))?;
 
+    let controller_client = crate::in_process::client(&api, "system:kube-controller-manager", &[]);
+    let started = krust_controllers::start(controller_client, &args.controllers);
+    tracing::info!(controllers = ?started, "controllers started");
     if !args.disable_agent {
         tracing::warn!("this build has no node agent yet: running the control plane only (as with --disable-agent)");
     }
     tokio::spawn(compact_periodically(backend.clone(), Duration::from_secs(args.compaction_interval.max(1))));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(crate::serve::serve_https(listener, tls, api, stop_rx));
+    let serving = tokio::spawn(crate::serve::serve_https(listener, tls, api.clone(), stop_rx));
     tracing::info!(url = %url, kubeconfig = %args.write_kubeconfig.display(), datastore = %endpoint, "krust server is ready");
     shutdown_signal().await;
     tracing::info!("shutting down");
