@@ -63,3 +63,19 @@ fn deleting_a_deployment_removes_its_replicasets_and_pods() {
     s.ok(&["delete", "deployment", "nginx-deployment"]);
     assert!(eventually(Duration::from_secs(30), || s.ok(&["get", "rs,pods", "-o", "name"]).trim().is_empty()));
 }
+
+#[test]
+fn deleting_a_namespace_deletes_its_contents_then_the_namespace() {
+    let s = Server::start();
+    s.ok(&["create", "namespace", "doomed"]);
+    s.ok(&["create", "configmap", "c1", "-n", "doomed", "--from-literal=a=b"]);
+    s.ok(&["create", "secret", "generic", "s1", "-n", "doomed", "--from-literal=a=b"]);
+    s.ok_input(&["apply", "-n", "doomed", "-f", "-"], krust_e2e::NGINX_DEPLOYMENT);
+    s.ok(&["delete", "namespace", "doomed", "--timeout=60s"]);
+    assert!(!s.kubectl(&["get", "ns", "doomed"]).status.success());
+    // Creating into a terminating namespace is refused with 403; into a missing one with 404.
+    let err = s.fails(&["create", "configmap", "c2", "-n", "doomed", "--from-literal=a=b"]);
+    assert!(err.contains("not found"), "{err}");
+    let err = s.fails(&["delete", "namespace", "default"]);
+    assert!(err.contains("this namespace may not be deleted"), "{err}");
+}

@@ -155,7 +155,15 @@ pub fn check_and_prune(obj: &mut Value, schema: Option<&Value>, raw: Option<&[u8
             Mode::Crd
         };
         let mut path = String::new();
-        walk(obj, schema, mode, Position::Root, &mut path, &mut unknown, 0);
+        walk(
+            obj,
+            schema,
+            mode,
+            Position::Root,
+            &mut path,
+            &mut unknown,
+            0,
+        );
     }
     let scan = raw.map(scan_json).unwrap_or_default();
     let mut problems: Vec<(usize, usize, String)> = Vec::new();
@@ -272,8 +280,7 @@ fn walk_object(
     let resource = position != Position::Nested;
     if props.is_none() && map_values.is_none() && !resource {
         // Free-form in a built-in definition; pruned entirely in a CRD unless preserved.
-        if mode == Mode::Definitions || preserve || s.get("type").is_some_and(|t| t != "object")
-        {
+        if mode == Mode::Definitions || preserve || s.get("type").is_some_and(|t| t != "object") {
             return;
         }
     }
@@ -504,8 +511,14 @@ mod tests {
 
     #[test]
     fn directive_parsing() {
-        assert_eq!(FieldValidation::from_query(None).unwrap(), FieldValidation::Warn);
-        assert_eq!(FieldValidation::from_query(Some("")).unwrap(), FieldValidation::Warn);
+        assert_eq!(
+            FieldValidation::from_query(None).unwrap(),
+            FieldValidation::Warn
+        );
+        assert_eq!(
+            FieldValidation::from_query(Some("")).unwrap(),
+            FieldValidation::Warn
+        );
         assert_eq!(
             FieldValidation::from_query(Some("Strict")).unwrap(),
             FieldValidation::Strict
@@ -545,7 +558,10 @@ mod tests {
         );
         assert!(obj["metadata"].get("bogus").is_none());
         assert!(obj["spec"].get("foo").is_none());
-        assert_eq!(obj["spec"]["template"]["spec"]["containers"][1]["image"], "nginx");
+        assert_eq!(
+            obj["spec"]["template"]["spec"]["containers"][1]["image"],
+            "nginx"
+        );
         assert!(
             obj["spec"]["template"]["spec"]["containers"][1]
                 .get("imagePullPolice")
@@ -638,7 +654,14 @@ mod tests {
         assert!(check_and_prune(&mut obj, None, None).is_empty());
         assert!(check_and_prune(&mut obj, None, Some(b"{\"a\":1,\"a\":2}")).len() == 1);
         // YAML or garbage never panics and finds nothing.
-        for raw in [&b"a: 1\na: 2"[..], b"{\"a\":", b"{\"\\u12", b"[[[[", b"", b"\xff\xfe"] {
+        for raw in [
+            &b"a: 1\na: 2"[..],
+            b"{\"a\":",
+            b"{\"\\u12",
+            b"[[[[",
+            b"",
+            b"\xff\xfe",
+        ] {
             let _ = check_and_prune(&mut obj, None, Some(raw));
         }
         let deep = "[".repeat(100_000);
@@ -665,11 +688,23 @@ mod tests {
             "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.foo\""
         );
         assert_eq!(
-            FieldValidation::Warn.outcome(problems.clone(), "D", "v1").unwrap(),
+            FieldValidation::Warn
+                .outcome(problems.clone(), "D", "v1")
+                .unwrap(),
             problems
         );
-        assert!(FieldValidation::Ignore.outcome(problems.clone(), "D", "v1").unwrap().is_empty());
-        assert!(FieldValidation::Strict.outcome(vec![], "D", "v1").unwrap().is_empty());
+        assert!(
+            FieldValidation::Ignore
+                .outcome(problems.clone(), "D", "v1")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            FieldValidation::Strict
+                .outcome(vec![], "D", "v1")
+                .unwrap()
+                .is_empty()
+        );
         let pe = strict_patch_error(&json!({"spec": {"foo": 1, "l": ["a", "b"]}}), &problems);
         assert_eq!(
             pe.message,

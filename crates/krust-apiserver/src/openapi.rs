@@ -258,7 +258,10 @@ fn wants_protobuf(accept: Option<&str>) -> Option<bool> {
 }
 
 /// `/openapi/v2`: JSON, or gnostic protobuf when the `Accept` header asks for it.
-pub fn v2_response(reg: &Registry, accept: Option<&str>) -> Result<Response<ResponseBody>, ApiError> {
+pub fn v2_response(
+    reg: &Registry,
+    accept: Option<&str>,
+) -> Result<Response<ResponseBody>, ApiError> {
     let Some(protobuf) = wants_protobuf(accept) else {
         return Err(ApiError::not_acceptable(accept.unwrap_or("")));
     };
@@ -324,7 +327,12 @@ mod tests {
     fn root_lists_every_group_version_with_a_hash() {
         let r = Registry::builtin();
         let root = v3_root(&r);
-        for gv in ["api/v1", "apis/apps/v1", "apis/apps/v1beta1", "apis/autoscaling/v2"] {
+        for gv in [
+            "api/v1",
+            "apis/apps/v1",
+            "apis/apps/v1beta1",
+            "apis/autoscaling/v2",
+        ] {
             let url = root["paths"][gv]["serverRelativeURL"].as_str().unwrap();
             assert!(url.starts_with(&format!("/openapi/v3/{gv}?hash=")), "{url}");
             assert_eq!(url.len(), format!("/openapi/v3/{gv}?hash=").len() + 128);
@@ -374,9 +382,12 @@ mod tests {
             schema_with_gvk(&doc, "apps", "v1beta1", "Deployment"),
             ["io.k8s.api.apps.v1beta1.Deployment"]
         );
-        let patch = &doc["paths"]["/apis/apps/v1beta1/namespaces/{namespace}/deployments/{name}"]
-            ["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["version"], "v1beta1");
+        let patch =
+            &doc["paths"]["/apis/apps/v1beta1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["version"],
+            "v1beta1"
+        );
         assert!(
             patch["requestBody"]["content"]
                 .get("application/strategic-merge-patch+json")
@@ -397,13 +408,16 @@ mod tests {
             schema_with_gvk(&doc, "stable.example.com", "v1", "CronTabList"),
             ["com.example.stable.v1.CronTabList"]
         );
-        let item = &doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"];
+        let item =
+            &doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"];
         let content = item["patch"]["requestBody"]["content"].as_object().unwrap();
         assert!(!content.contains_key("application/strategic-merge-patch+json"));
         assert!(content.contains_key("application/apply-patch+yaml"));
-        assert!(doc["paths"]
-            .get("/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status")
-            .is_some());
+        assert!(
+            doc["paths"]
+                .get("/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status")
+                .is_some()
+        );
         // Changing the CRD schema changes the hash.
         let h1 = v3_root(&r)["paths"]["apis/stable.example.com/v1"].clone();
         let mut schema2 = schema;
@@ -427,7 +441,8 @@ mod tests {
         assert!(defs.contains_key("io.k8s.api.apps.v1.Deployment"));
         assert!(defs.contains_key("io.k8s.api.apps.v1beta1.Deployment"));
         assert!(defs.contains_key("com.example.stable.v1.CronTab"));
-        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert!(
             patch["parameters"]
                 .as_array()

@@ -210,10 +210,11 @@ impl GarbageCollector {
                 if !watched.insert(key) {
                     continue;
                 }
-                let api: Api<DynamicObject> = Api::all_with(self.client.clone(), ar.as_ref());
+                let api: Api<PartialObjectMetadata<DynamicObject>> =
+                    Api::all_with(self.client.clone(), ar.as_ref());
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    let mut stream = watcher::metadata_watcher(api, watcher::Config::default()).boxed();
+                    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
                     while let Some(ev) = stream.next().await {
                         let sent = match ev {
                             Ok(Event::Apply(o) | Event::InitApply(o)) => {

@@ -3,9 +3,10 @@
 //! module per controller, enabled and disabled with upstream's `--controllers` syntax.
 
 pub mod garbage_collector;
+pub mod namespace;
 
 /// Every controller this build has, by its upstream name.
-pub const CONTROLLERS: &[&str] = &["garbagecollector"];
+pub const CONTROLLERS: &[&str] = &["garbagecollector", "namespace"];
 
 /// Whether `name` is enabled by a `--controllers` value: a comma-separated list where `*`
 /// enables every controller, `foo` enables foo, and `-foo` disables foo (upstream's syntax).
@@ -28,6 +29,9 @@ pub fn start(client: kube::Client, spec: &str) -> Vec<&'static str> {
         match *name {
             "garbagecollector" => {
                 tokio::spawn(garbage_collector::GarbageCollector::new(client).run());
+            }
+            "namespace" => {
+                tokio::spawn(namespace::NamespaceController::new(client).run());
             }
             _ => continue,
         }

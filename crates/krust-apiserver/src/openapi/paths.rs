@@ -83,26 +83,82 @@ fn patch_params() -> Vec<Param> {
 
 fn list_params() -> Vec<Param> {
     vec![
-        q("allowWatchBookmarks", Ty::Boolean, "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement bookmarks may ignore this flag and bookmarks are sent at the server's discretion. Clients should not assume bookmarks are returned at any specific interval, nor may they assume the server will send any BOOKMARK event during a session. If this is not a watch, this field is ignored."),
-        q("continue", Ty::String, "The continue option should be set when retrieving more results from the server. Since this value is server defined, clients may only use the continue value from a previous query result with identical query parameters (except for the value of continue) and the server may reject a continue value it does not recognize."),
-        q("fieldSelector", Ty::String, "A selector to restrict the list of returned objects by their fields. Defaults to everything."),
-        q("labelSelector", Ty::String, "A selector to restrict the list of returned objects by their labels. Defaults to everything."),
-        q("limit", Ty::Integer, "limit is a maximum number of responses to return for a list call. If more items exist, the server will set the `continue` field on the list metadata to a value that can be used with the same initial query to retrieve the next set of results."),
-        q("resourceVersion", Ty::String, "resourceVersion sets a constraint on what resource versions a request may be served from. See https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\nDefaults to unset"),
-        q("resourceVersionMatch", Ty::String, "resourceVersionMatch determines how resourceVersion is applied to list calls. It is highly recommended that resourceVersionMatch be set for list calls where resourceVersion is set See https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\nDefaults to unset"),
-        q("sendInitialEvents", Ty::Boolean, "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will begin with synthetic events to produce the current state of objects in the collection."),
-        q("timeoutSeconds", Ty::Integer, "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity or inactivity."),
-        q("watch", Ty::Boolean, "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications. Specify resourceVersion."),
+        q(
+            "allowWatchBookmarks",
+            Ty::Boolean,
+            "allowWatchBookmarks requests watch events with type \"BOOKMARK\". Servers that do not implement bookmarks may ignore this flag and bookmarks are sent at the server's discretion. Clients should not assume bookmarks are returned at any specific interval, nor may they assume the server will send any BOOKMARK event during a session. If this is not a watch, this field is ignored.",
+        ),
+        q(
+            "continue",
+            Ty::String,
+            "The continue option should be set when retrieving more results from the server. Since this value is server defined, clients may only use the continue value from a previous query result with identical query parameters (except for the value of continue) and the server may reject a continue value it does not recognize.",
+        ),
+        q(
+            "fieldSelector",
+            Ty::String,
+            "A selector to restrict the list of returned objects by their fields. Defaults to everything.",
+        ),
+        q(
+            "labelSelector",
+            Ty::String,
+            "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+        ),
+        q(
+            "limit",
+            Ty::Integer,
+            "limit is a maximum number of responses to return for a list call. If more items exist, the server will set the `continue` field on the list metadata to a value that can be used with the same initial query to retrieve the next set of results.",
+        ),
+        q(
+            "resourceVersion",
+            Ty::String,
+            "resourceVersion sets a constraint on what resource versions a request may be served from. See https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\nDefaults to unset",
+        ),
+        q(
+            "resourceVersionMatch",
+            Ty::String,
+            "resourceVersionMatch determines how resourceVersion is applied to list calls. It is highly recommended that resourceVersionMatch be set for list calls where resourceVersion is set See https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions for details.\n\nDefaults to unset",
+        ),
+        q(
+            "sendInitialEvents",
+            Ty::Boolean,
+            "`sendInitialEvents=true` may be set together with `watch=true`. In that case, the watch stream will begin with synthetic events to produce the current state of objects in the collection.",
+        ),
+        q(
+            "timeoutSeconds",
+            Ty::Integer,
+            "Timeout for the list/watch call. This limits the duration of the call, regardless of any activity or inactivity.",
+        ),
+        q(
+            "watch",
+            Ty::Boolean,
+            "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications. Specify resourceVersion.",
+        ),
     ]
 }
 
 fn delete_params() -> Vec<Param> {
     vec![
         q("dryRun", Ty::String, DRY_RUN),
-        q("gracePeriodSeconds", Ty::Integer, "The duration in seconds before the object should be deleted. Value must be non-negative integer. The value zero indicates delete immediately. If this value is nil, the default grace period for the specified type will be used. Defaults to a per object value if not specified. zero means delete immediately."),
-        q("ignoreStoreReadErrorWithClusterBreakingPotential", Ty::Boolean, "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow fails with a corrupt object error. A resource is considered corrupt if it can not be retrieved from the underlying storage successfully because of a) its data can not be transformed e.g. decryption failure, or b) it fails to decode into an object. NOTE: unsafe deletion ignores finalizer constraints, skips precondition checks, and removes the object from the storage. WARNING: This may potentially break the cluster if the workload associated with the resource being unsafe-deleted relies on normal deletion flow. Use only if you REALLY know what you are doing. The default value is false, and the user must opt in to enable it"),
-        q("orphanDependents", Ty::Boolean, "Deprecated: please use the PropagationPolicy, this field will be deprecated in 1.7. Should the dependent objects be orphaned. If true/false, the \"orphan\" finalizer will be added to/removed from the object's finalizers list. Either this field or PropagationPolicy may be set, but not both."),
-        q("propagationPolicy", Ty::String, "Whether and how garbage collection will be performed. Either this field or OrphanDependents may be set, but not both. The default policy is decided by the existing finalizer set in the metadata.finalizers and the resource-specific default policy. Acceptable values are: 'Orphan' - orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the background; 'Foreground' - a cascading policy that deletes all dependents in the foreground."),
+        q(
+            "gracePeriodSeconds",
+            Ty::Integer,
+            "The duration in seconds before the object should be deleted. Value must be non-negative integer. The value zero indicates delete immediately. If this value is nil, the default grace period for the specified type will be used. Defaults to a per object value if not specified. zero means delete immediately.",
+        ),
+        q(
+            "ignoreStoreReadErrorWithClusterBreakingPotential",
+            Ty::Boolean,
+            "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow fails with a corrupt object error. A resource is considered corrupt if it can not be retrieved from the underlying storage successfully because of a) its data can not be transformed e.g. decryption failure, or b) it fails to decode into an object. NOTE: unsafe deletion ignores finalizer constraints, skips precondition checks, and removes the object from the storage. WARNING: This may potentially break the cluster if the workload associated with the resource being unsafe-deleted relies on normal deletion flow. Use only if you REALLY know what you are doing. The default value is false, and the user must opt in to enable it",
+        ),
+        q(
+            "orphanDependents",
+            Ty::Boolean,
+            "Deprecated: please use the PropagationPolicy, this field will be deprecated in 1.7. Should the dependent objects be orphaned. If true/false, the \"orphan\" finalizer will be added to/removed from the object's finalizers list. Either this field or PropagationPolicy may be set, but not both.",
+        ),
+        q(
+            "propagationPolicy",
+            Ty::String,
+            "Whether and how garbage collection will be performed. Either this field or OrphanDependents may be set, but not both. The default policy is decided by the existing finalizer set in the metadata.finalizers and the resource-specific default policy. Acceptable values are: 'Orphan' - orphan the dependents; 'Background' - allow the garbage collector to delete the dependents in the background; 'Foreground' - a cascading policy that deletes all dependents in the foreground.",
+        ),
     ]
 }
 
@@ -194,7 +250,10 @@ pub fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem> {
     if info.namespaced {
         shared.push(path_param("namespace", NAMESPACE.to_string()));
     }
-    let mut patch_types = vec!["application/json-patch+json", "application/merge-patch+json"];
+    let mut patch_types = vec![
+        "application/json-patch+json",
+        "application/merge-patch+json",
+    ];
     if info.custom.is_none() {
         patch_types.push("application/strategic-merge-patch+json");
     }
@@ -330,7 +389,10 @@ pub fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem> {
                     format!("delete {}", article(kind)),
                     delete_params(),
                     put_body(DELETE_OPTIONS),
-                    vec![("200", "OK", STATUS.to_string()), ("202", "Accepted", STATUS.to_string())],
+                    vec![
+                        ("200", "OK", STATUS.to_string()),
+                        ("202", "Accepted", STATUS.to_string()),
+                    ],
                     gvk.clone(),
                 ),
             ],
@@ -399,7 +461,11 @@ pub fn path_items(info: &ResourceInfo, names: &KindNames) -> Vec<PathItem> {
         subresource("status", "Status", &names.kind, gvk.clone());
     }
     if info.subresources.scale.is_some() {
-        let scale_gvk = ("autoscaling".to_string(), "v1".to_string(), "Scale".to_string());
+        let scale_gvk = (
+            "autoscaling".to_string(),
+            "v1".to_string(),
+            "Scale".to_string(),
+        );
         subresource("scale", "Scale", SCALE, scale_gvk);
     }
     if info.namespaced && served("list") {
@@ -585,7 +651,10 @@ mod tests {
             "RbacAuthorizationV1"
         );
         assert_eq!(id_prefix("stable.example.com", "v1"), "StableExampleComV1");
-        assert_eq!(tag("rbac.authorization.k8s.io", "v1"), "rbacAuthorization_v1");
+        assert_eq!(
+            tag("rbac.authorization.k8s.io", "v1"),
+            "rbacAuthorization_v1"
+        );
         assert_eq!(tag("", "v1"), "core_v1");
         assert_eq!(article("Ingress"), "an Ingress");
     }
@@ -606,7 +675,10 @@ mod tests {
             .iter()
             .map(|p| p["name"].as_str().unwrap())
             .collect();
-        assert_eq!(params, ["dryRun", "fieldManager", "fieldValidation", "force"]);
+        assert_eq!(
+            params,
+            ["dryRun", "fieldManager", "fieldValidation", "force"]
+        );
         let content = patch["requestBody"]["content"].as_object().unwrap();
         assert!(content.contains_key("application/strategic-merge-patch+json"));
         assert!(content.contains_key("application/apply-patch+yaml"));
@@ -615,15 +687,25 @@ mod tests {
             "#/components/schemas/io.k8s.api.apps.v1.Deployment"
         );
         let scale = &v3["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
-        assert_eq!(scale["patch"]["x-kubernetes-group-version-kind"]["kind"], "Scale");
+        assert_eq!(
+            scale["patch"]["x-kubernetes-group-version-kind"]["kind"],
+            "Scale"
+        );
         assert!(v3.contains_key("/apis/apps/v1/deployments"));
         let review = r
             .get("authorization.k8s.io", "v1", "selfsubjectaccessreviews")
             .unwrap();
         let review_paths = v3_paths(&path_items(&review, &Catalog::new().add(&review)));
         let keys: Vec<&String> = review_paths.keys().collect();
-        assert_eq!(keys, ["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]);
-        let ops: Vec<&String> = review_paths[keys[0].as_str()].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]
+        );
+        let ops: Vec<&String> = review_paths[keys[0].as_str()]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
         assert_eq!(ops, ["parameters", "post"]);
         let v2 = v2_paths(&items);
         let p2 = &v2["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];

@@ -251,7 +251,10 @@ fn parameter(p: &Map<String, Value>) -> Msg {
         b.string(1, str_of(p, "description"));
         b.string(2, str_of(p, "name"));
         b.string(3, location);
-        b.boolean(4, p.get("required").and_then(Value::as_bool).unwrap_or(false));
+        b.boolean(
+            4,
+            p.get("required").and_then(Value::as_bool).unwrap_or(false),
+        );
         if let Some(s) = p.get("schema") {
             b.message(5, schema(s));
         }
@@ -266,7 +269,10 @@ fn parameter(p: &Map<String, Value>) -> Msg {
             _ => (3, 1, 23),
         };
         let mut s = Msg::default();
-        s.boolean(1, p.get("required").and_then(Value::as_bool).unwrap_or(false));
+        s.boolean(
+            1,
+            p.get("required").and_then(Value::as_bool).unwrap_or(false),
+        );
         s.string(2, location);
         s.string(3, str_of(p, "description"));
         s.string(4, str_of(p, "name"));
@@ -274,7 +280,9 @@ fn parameter(p: &Map<String, Value>) -> Msg {
         s.string(6 + shift, str_of(p, "format"));
         s.boolean(
             19 + shift,
-            p.get("uniqueItems").and_then(Value::as_bool).unwrap_or(false),
+            p.get("uniqueItems")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         );
         vendor_extensions(&mut s, ext, p);
         let mut non_body = Msg::default();
@@ -331,7 +339,12 @@ fn operation(op: &Map<String, Value>) -> Msg {
     for s in strings(op.get("schemes")) {
         out.string_elem(10, s);
     }
-    out.boolean(11, op.get("deprecated").and_then(Value::as_bool).unwrap_or(false));
+    out.boolean(
+        11,
+        op.get("deprecated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    );
     vendor_extensions(&mut out, 13, op);
     out
 }
@@ -385,7 +398,9 @@ pub fn encode_document(doc: &Value) -> Vec<u8> {
     if let Some(Value::Object(paths)) = d.get("paths") {
         let mut p = Msg::default();
         for (name, item) in paths {
-            let Some(item) = item.as_object() else { continue };
+            let Some(item) = item.as_object() else {
+                continue;
+            };
             let mut named = Msg::default();
             named.string(1, name);
             named.message(2, path_item(item));
@@ -487,7 +502,10 @@ mod tests {
         assert_eq!(get(&get(s, 22)[0], 1), vec![b"object".to_vec()]);
         assert_eq!(get(s, 19), vec![b"spec".to_vec()]);
         let ext = &get(s, 31)[0];
-        assert_eq!(get(ext, 1), vec![b"x-kubernetes-group-version-kind".to_vec()]);
+        assert_eq!(
+            get(ext, 1),
+            vec![b"x-kubernetes-group-version-kind".to_vec()]
+        );
         let yaml = String::from_utf8(get(&get(ext, 2)[0], 2)[0].clone()).unwrap();
         assert_eq!(
             yaml,

@@ -78,14 +78,19 @@ fn other_version_definition(info: &ResourceInfo, kind: &str) -> Option<(&'static
         return Some((n, info.storage_version.clone()));
     }
     for (name, schema) in defs::definitions() {
-        let Some(gvks) = schema.get("x-kubernetes-group-version-kind").and_then(Value::as_array)
+        let Some(gvks) = schema
+            .get("x-kubernetes-group-version-kind")
+            .and_then(Value::as_array)
         else {
             continue;
         };
         for g in gvks {
             if g["group"].as_str() == Some(info.group.as_str()) && g["kind"].as_str() == Some(kind)
             {
-                return Some((name.as_str(), g["version"].as_str().unwrap_or("").to_string()));
+                return Some((
+                    name.as_str(),
+                    g["version"].as_str().unwrap_or("").to_string(),
+                ));
             }
         }
     }
@@ -125,7 +130,9 @@ impl Catalog {
                     let mut schema = defs::definition(source).cloned().unwrap_or_default();
                     schema["x-kubernetes-group-version-kind"] =
                         gvk_tag(&info.group, &info.version, &info.kind);
-                    if info.group == "apps" && info.version == "v1beta1" && info.kind == "Deployment"
+                    if info.group == "apps"
+                        && info.version == "v1beta1"
+                        && info.kind == "Deployment"
                     {
                         self.add_apps_v1beta1_deployment_spec(&mut schema);
                     }
@@ -170,14 +177,17 @@ impl Catalog {
             return;
         };
         spec["required"] = json!(["template"]);
-        spec["description"] = json!("DeploymentSpec is the specification of the desired behavior of the Deployment.");
+        spec["description"] =
+            json!("DeploymentSpec is the specification of the desired behavior of the Deployment.");
         if let Some(props) = spec.get_mut("properties").and_then(Value::as_object_mut) {
             props.insert(
                 "rollbackTo".into(),
                 json!({"$ref": def_ref(ROLLBACK), "description": "DEPRECATED. The config this deployment is rolling back to. Will be cleared after rollback is done."}),
             );
             if let Some(sel) = props.get_mut("selector") {
-                sel["description"] = json!("Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.");
+                sel["description"] = json!(
+                    "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment."
+                );
             }
         }
         self.extra.insert(SPEC.into(), spec);
@@ -356,15 +366,16 @@ fn v3_node(v: &Value) -> Value {
 pub fn to_v3(name: &str, schema: &Value) -> Value {
     let mut out = v3_node(schema);
     if (name == INT_OR_STRING || name == QUANTITY)
-        && let Some(m) = out.as_object_mut() {
-            m.remove("type");
-            let types = if name == INT_OR_STRING {
-                json!([{"type": "integer"}, {"type": "string"}])
-            } else {
-                json!([{"type": "string"}, {"type": "number"}])
-            };
-            m.insert("oneOf".into(), types);
-        }
+        && let Some(m) = out.as_object_mut()
+    {
+        m.remove("type");
+        let types = if name == INT_OR_STRING {
+            json!([{"type": "integer"}, {"type": "string"}])
+        } else {
+            json!([{"type": "string"}, {"type": "number"}])
+        };
+        m.insert("oneOf".into(), types);
+    }
     out
 }
 
@@ -380,7 +391,13 @@ fn v2_custom_node(v: &Value) -> Value {
     let mut out = Map::new();
     for (k, x) in m {
         match k.as_str() {
-            "oneOf" | "anyOf" | "allOf" | "not" | "nullable" | "default" | "example"
+            "oneOf"
+            | "anyOf"
+            | "allOf"
+            | "not"
+            | "nullable"
+            | "default"
+            | "example"
             | "x-kubernetes-validations" => {}
             "properties" => {
                 if let Some(props) = x.as_object() {
@@ -570,7 +587,10 @@ mod tests {
             v3["properties"]["metadata"]["allOf"][0]["$ref"],
             "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
         );
-        assert_eq!(v3["properties"]["spec"]["properties"]["cronSpec"]["type"], "string");
+        assert_eq!(
+            v3["properties"]["spec"]["properties"]["cronSpec"]["type"],
+            "string"
+        );
         assert!(cat.closure([names.list]).contains(LIST_META));
     }
 
@@ -630,7 +650,10 @@ mod tests {
             "#/definitions/io.k8s.api.core.v1.PodTemplateSpec"
         );
         let d = kind_schema(&r.get("apps", "v1", "deployments").unwrap()).unwrap();
-        assert_eq!(&d, defs::definition("io.k8s.api.apps.v1.Deployment").unwrap());
+        assert_eq!(
+            &d,
+            defs::definition("io.k8s.api.apps.v1.Deployment").unwrap()
+        );
     }
 
     #[test]
