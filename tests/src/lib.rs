@@ -106,9 +106,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(c) = self.child.as_mut()
-                && let Ok(Some(status)) = c.try_wait() {
-                    panic!("krust server exited early ({status}):\n{}", self.log());
-                }
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("krust server exited early ({status}):\n{}", self.log());
+            }
             if self.kubeconfig.exists()
                 && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
                 && self.kubectl(&["get", "--raw", "/readyz"]).status.success()
@@ -154,7 +155,11 @@ impl Server {
             .arg("--cache-dir")
             .arg(self.dir.path().join("kube-cache"))
             .args(args)
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
@@ -210,9 +215,10 @@ impl Server {
     pub async fn client(&self) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
             .unwrap_or_else(|e| panic!("reading kubeconfig: {e}"));
-        let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("kubeconfig: {e}"));
         kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
     }
 }

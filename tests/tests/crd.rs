@@ -4,10 +4,10 @@
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use krust_e2e::{Server, eventually};
 use kube::api::{Api, PostParams};
 use kube::runtime::{conditions, wait::await_condition, watcher};
 use kube::{CustomResource, CustomResourceExt};
-use krust_e2e::{Server, eventually};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -98,11 +98,26 @@ spec:
 fn crontab_crd_is_served_validated_and_cleaned_up() {
     let s = Server::start();
     s.ok_input(&["apply", "-f", "-"], CRONTAB_CRD);
-    s.ok(&["wait", "--for", "condition=established", "crd/crontabs.stable.example.com", "--timeout=30s"]);
-    let status = s.ok(&["get", "crd", "crontabs.stable.example.com", "-o", "jsonpath={.status.acceptedNames.kind}/{.status.storedVersions[0]}"]);
+    s.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/crontabs.stable.example.com",
+        "--timeout=30s",
+    ]);
+    let status = s.ok(&[
+        "get",
+        "crd",
+        "crontabs.stable.example.com",
+        "-o",
+        "jsonpath={.status.acceptedNames.kind}/{.status.storedVersions[0]}",
+    ]);
     assert_eq!(status, "CronTab/v1");
     let res = s.ok(&["api-resources", "--api-group=stable.example.com"]);
-    assert!(res.contains("crontabs") && res.contains("ct") && res.contains("CronTab"), "{res}");
+    assert!(
+        res.contains("crontabs") && res.contains("ct") && res.contains("CronTab"),
+        "{res}"
+    );
 
     // Create with --validate=false: the unknown field is pruned, the default applied.
     s.ok_input(&["apply", "--validate=false", "-f", "-"], CRONTAB);
@@ -114,44 +129,144 @@ fn crontab_crd_is_served_validated_and_cleaned_up() {
 
     // Printer columns, short name, category "all", other version.
     let table = s.ok(&["get", "ct"]);
-    assert!(table.contains("SPEC") && table.contains("REPLICAS") && table.contains("AGE"), "{table}");
+    assert!(
+        table.contains("SPEC") && table.contains("REPLICAS") && table.contains("AGE"),
+        "{table}"
+    );
     assert!(table.contains("* * * * */5"), "{table}");
-    assert!(s.ok(&["get", "all", "-o", "name"]).contains("crontab.stable.example.com/my-cron"));
+    assert!(
+        s.ok(&["get", "all", "-o", "name"])
+            .contains("crontab.stable.example.com/my-cron")
+    );
     assert_eq!(
-        s.ok(&["get", "crontabs.v1beta1.stable.example.com", "my-cron", "-o", "jsonpath={.apiVersion}"]),
+        s.ok(&[
+            "get",
+            "crontabs.v1beta1.stable.example.com",
+            "my-cron",
+            "-o",
+            "jsonpath={.apiVersion}"
+        ]),
         "stable.example.com/v1beta1"
     );
 
     // Schema validation with upstream's messages.
-    let bad = CRONTAB.replace("* * * * */5", "not a cron").replace("my-cron", "bad-cron");
-    let err = String::from_utf8_lossy(&s.kubectl_input(&["apply", "--validate=false", "-f", "-"], Some(&bad)).stderr).into_owned();
-    assert!(err.contains("is invalid") && err.contains("spec.cronSpec") && err.contains("should match"), "{err}");
-    let bad = CRONTAB.replace("image: my-awesome-cron-image", "replicas: 20").replace("my-cron", "bad-cron");
-    let err = String::from_utf8_lossy(&s.kubectl_input(&["apply", "--validate=false", "-f", "-"], Some(&bad)).stderr).into_owned();
-    assert!(err.contains("spec.replicas") && err.contains("less than or equal to 10"), "{err}");
-    let bad = CRONTAB.replace("image: my-awesome-cron-image", "mode: medium").replace("my-cron", "bad-cron");
-    let err = String::from_utf8_lossy(&s.kubectl_input(&["apply", "--validate=false", "-f", "-"], Some(&bad)).stderr).into_owned();
-    assert!(err.contains("spec.mode") && err.contains("Unsupported value"), "{err}");
+    let bad = CRONTAB
+        .replace("* * * * */5", "not a cron")
+        .replace("my-cron", "bad-cron");
+    let err = String::from_utf8_lossy(
+        &s.kubectl_input(&["apply", "--validate=false", "-f", "-"], Some(&bad))
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("is invalid") && err.contains("spec.cronSpec") && err.contains("should match"),
+        "{err}"
+    );
+    let bad = CRONTAB
+        .replace("image: my-awesome-cron-image", "replicas: 20")
+        .replace("my-cron", "bad-cron");
+    let err = String::from_utf8_lossy(
+        &s.kubectl_input(&["apply", "--validate=false", "-f", "-"], Some(&bad))
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("spec.replicas") && err.contains("less than or equal to 10"),
+        "{err}"
+    );
+    let bad = CRONTAB
+        .replace("image: my-awesome-cron-image", "mode: medium")
+        .replace("my-cron", "bad-cron");
+    let err = String::from_utf8_lossy(
+        &s.kubectl_input(&["apply", "--validate=false", "-f", "-"], Some(&bad))
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains("spec.mode") && err.contains("Unsupported value"),
+        "{err}"
+    );
 
     // Status subresource: status writes only change status; main writes keep it.
-    s.ok(&["patch", "crontab", "my-cron", "--subresource=status", "--type=merge", "-p", r#"{"status":{"replicas":2,"labelSelector":"app=cron"},"spec":{"image":"ignored"}}"#]);
-    assert_eq!(s.ok(&["get", "ct", "my-cron", "-o", "jsonpath={.status.replicas}/{.spec.image}"]), "2/my-awesome-cron-image");
-    s.ok(&["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"status":{"replicas":9},"spec":{"image":"v2"}}"#]);
-    assert_eq!(s.ok(&["get", "ct", "my-cron", "-o", "jsonpath={.status.replicas}/{.spec.image}/{.metadata.generation}"]), "2/v2/2");
+    s.ok(&[
+        "patch",
+        "crontab",
+        "my-cron",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"replicas":2,"labelSelector":"app=cron"},"spec":{"image":"ignored"}}"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "ct",
+            "my-cron",
+            "-o",
+            "jsonpath={.status.replicas}/{.spec.image}"
+        ]),
+        "2/my-awesome-cron-image"
+    );
+    s.ok(&[
+        "patch",
+        "crontab",
+        "my-cron",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"replicas":9},"spec":{"image":"v2"}}"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "ct",
+            "my-cron",
+            "-o",
+            "jsonpath={.status.replicas}/{.spec.image}/{.metadata.generation}"
+        ]),
+        "2/v2/2"
+    );
 
     // Scale subresource.
     s.ok(&["scale", "crontab", "my-cron", "--replicas=3"]);
-    assert_eq!(s.ok(&["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas}"]), "3");
-    let scale = s.ok(&["get", "--raw", "/apis/stable.example.com/v1/namespaces/default/crontabs/my-cron/scale"]);
-    assert!(scale.contains("\"selector\":\"app=cron\"") && scale.contains("\"replicas\":2"), "{scale}");
+    assert_eq!(
+        s.ok(&["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+    let scale = s.ok(&[
+        "get",
+        "--raw",
+        "/apis/stable.example.com/v1/namespaces/default/crontabs/my-cron/scale",
+    ]);
+    assert!(
+        scale.contains("\"selector\":\"app=cron\"") && scale.contains("\"replicas\":2"),
+        "{scale}"
+    );
 
     // Deleting the CRD deletes its objects and stops serving it.
-    s.ok(&["delete", "crd", "crontabs.stable.example.com", "--wait=true", "--timeout=60s"]);
-    assert!(eventually(Duration::from_secs(30), || !s.kubectl(&["get", "crontabs"]).status.success()));
+    s.ok(&[
+        "delete",
+        "crd",
+        "crontabs.stable.example.com",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+    assert!(eventually(Duration::from_secs(30), || !s
+        .kubectl(&["get", "crontabs"])
+        .status
+        .success()));
     s.ok_input(&["apply", "-f", "-"], CRONTAB_CRD);
-    s.ok(&["wait", "--for", "condition=established", "crd/crontabs.stable.example.com", "--timeout=30s"]);
+    s.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/crontabs.stable.example.com",
+        "--timeout=30s",
+    ]);
     let out = s.kubectl(&["get", "crontabs", "-o", "name"]);
-    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty(), "objects survived their CRD: {out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "objects survived their CRD: {out:?}"
+    );
 }
 
 #[test]
@@ -164,17 +279,35 @@ fn cluster_scoped_crd() {
         .replace("CronTab", "GlobalTab")
         .replace("[ct]", "[gt]");
     s.ok_input(&["apply", "-f", "-"], &crd);
-    s.ok(&["wait", "--for", "condition=established", "crd/globaltabs.stable.example.com", "--timeout=30s"]);
+    s.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/globaltabs.stable.example.com",
+        "--timeout=30s",
+    ]);
     let obj = "apiVersion: stable.example.com/v1\nkind: GlobalTab\nmetadata:\n  name: g1\nspec:\n  cronSpec: \"* * * * *\"\n";
     s.ok_input(&["apply", "--validate=false", "-f", "-"], obj);
-    assert_eq!(s.ok(&["get", "gt", "g1", "-o", "jsonpath={.metadata.namespace}"]), "");
+    assert_eq!(
+        s.ok(&["get", "gt", "g1", "-o", "jsonpath={.metadata.namespace}"]),
+        ""
+    );
     assert!(s.ok(&["get", "globaltabs"]).contains("g1"));
 }
 
 /// A CronTab as an operator written with kube-rs declares it.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
-#[kube(group = "kube.rs.example.com", version = "v1", kind = "Document", namespaced)]
-#[kube(status = "DocumentStatus", shortname = "doc", printcolumn = r#"{"name":"Title","type":"string","jsonPath":".spec.title"}"#)]
+#[kube(
+    group = "kube.rs.example.com",
+    version = "v1",
+    kind = "Document",
+    namespaced
+)]
+#[kube(
+    status = "DocumentStatus",
+    shortname = "doc",
+    printcolumn = r#"{"name":"Title","type":"string","jsonPath":".spec.title"}"#
+)]
 pub struct DocumentSpec {
     title: String,
     #[serde(default)]
@@ -193,8 +326,14 @@ async fn kube_rs_derived_custom_resource() {
     let s = Server::start();
     let client = s.client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.create(&PostParams::default(), &Document::crd()).await.unwrap_or_else(|e| panic!("{e}"));
-    let established = await_condition(crds.clone(), "documents.kube.rs.example.com", conditions::is_crd_established());
+    crds.create(&PostParams::default(), &Document::crd())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let established = await_condition(
+        crds.clone(),
+        "documents.kube.rs.example.com",
+        conditions::is_crd_established(),
+    );
     tokio::time::timeout(Duration::from_secs(30), established)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -202,8 +341,18 @@ async fn kube_rs_derived_custom_resource() {
 
     let docs: Api<Document> = Api::namespaced(client.clone(), "default");
     let mut events = watcher(docs.clone(), watcher::Config::default()).boxed();
-    let doc = Document::new("hello", DocumentSpec { title: "Hello".into(), hidden: false, tags: vec!["a".into()] });
-    let created = docs.create(&PostParams::default(), &doc).await.unwrap_or_else(|e| panic!("{e}"));
+    let doc = Document::new(
+        "hello",
+        DocumentSpec {
+            title: "Hello".into(),
+            hidden: false,
+            tags: vec!["a".into()],
+        },
+    );
+    let created = docs
+        .create(&PostParams::default(), &doc)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(created.spec.title, "Hello");
     let mut with_status = docs.get("hello").await.unwrap_or_else(|e| panic!("{e}"));
     with_status.status = Some(DocumentStatus { published: true });
@@ -212,14 +361,18 @@ async fn kube_rs_derived_custom_resource() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(updated.status.map(|s| s.published).unwrap_or(false));
-    let listed = docs.list(&Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let listed = docs
+        .list(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listed.items.len(), 1);
     let seen = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(ev) = events.try_next().await.unwrap_or_else(|e| panic!("{e}")) {
             if let watcher::Event::Apply(d) | watcher::Event::InitApply(d) = ev
-                && d.metadata.name.as_deref() == Some("hello") {
-                    return true;
-                }
+                && d.metadata.name.as_deref() == Some("hello")
+            {
+                return true;
+            }
         }
         false
     })
@@ -227,5 +380,8 @@ async fn kube_rs_derived_custom_resource() {
     .unwrap_or(false);
     assert!(seen, "the watcher sees the custom object");
     let table = s.ok(&["get", "doc"]);
-    assert!(table.contains("TITLE") && table.contains("Hello"), "{table}");
+    assert!(
+        table.contains("TITLE") && table.contains("Hello"),
+        "{table}"
+    );
 }

@@ -22,12 +22,18 @@ fn fresh_server_has_builtin_namespaces_and_configmaps_work() {
     assert!(err.contains("configmaps \"demo\" already exists"), "{err}");
     // Version and health endpoints.
     let v = s.ok(&["version", "-o", "json"]);
-    assert!(v.contains("\"minor\": \"33\"") && v.contains("+krust"), "{v}");
+    assert!(
+        v.contains("\"minor\": \"33\"") && v.contains("+krust"),
+        "{v}"
+    );
     assert_eq!(s.ok(&["get", "--raw", "/readyz"]), "ok");
     assert_eq!(s.ok(&["get", "--raw", "/livez"]), "ok");
     let metrics = s.ok(&["get", "--raw", "/metrics"]);
     assert!(metrics.contains("apiserver_request_total{"), "{metrics}");
-    assert!(metrics.contains("apiserver_request_duration_seconds_bucket{"), "{metrics}");
+    assert!(
+        metrics.contains("apiserver_request_duration_seconds_bucket{"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -36,56 +42,154 @@ fn article_deployment_applies_verbatim_and_everyday_verbs_work() {
     let out = s.kubectl_input(&["apply", "-f", "-"], Some(NGINX_DEPLOYMENT));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("deployment.apps/nginx-deployment created"));
-    assert!(stderr.contains("apps/v1beta1 Deployment is deprecated"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("deployment.apps/nginx-deployment created")
+    );
+    assert!(
+        stderr.contains("apps/v1beta1 Deployment is deprecated"),
+        "{stderr}"
+    );
 
     // get: table, wide, yaml, json, jsonpath
     let table = s.ok(&["get", "deployments"]);
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.contains("READY") && table.contains("UP-TO-DATE") && table.contains("AVAILABLE"), "{table}");
+    assert!(
+        table.contains("READY") && table.contains("UP-TO-DATE") && table.contains("AVAILABLE"),
+        "{table}"
+    );
     assert!(table.contains("nginx-deployment   0/3"), "{table}");
     let wide = s.ok(&["get", "deploy", "-o", "wide"]);
-    assert!(wide.contains("nginx:1.7.9") && wide.contains("app=nginx"), "{wide}");
-    let sel = s.ok(&["get", "deploy", "nginx-deployment", "-o", "jsonpath={.spec.selector.matchLabels.app}"]);
-    assert_eq!(sel, "nginx", "the v1beta1 selector is defaulted from the template labels");
+    assert!(
+        wide.contains("nginx:1.7.9") && wide.contains("app=nginx"),
+        "{wide}"
+    );
+    let sel = s.ok(&[
+        "get",
+        "deploy",
+        "nginx-deployment",
+        "-o",
+        "jsonpath={.spec.selector.matchLabels.app}",
+    ]);
+    assert_eq!(
+        sel, "nginx",
+        "the v1beta1 selector is defaulted from the template labels"
+    );
     let json = s.ok(&["get", "deploy", "nginx-deployment", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
     assert_eq!(v["apiVersion"], "apps/v1");
     assert_eq!(v["metadata"]["generation"], 1);
     assert_eq!(v["spec"]["strategy"]["type"], "RollingUpdate");
-    assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+    assert_eq!(
+        v["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"],
+        "TCP"
+    );
     // The same object read through apps/v1beta1.
-    let old = s.ok(&["get", "deployments.v1beta1.apps", "nginx-deployment", "-o", "jsonpath={.apiVersion}"]);
+    let old = s.ok(&[
+        "get",
+        "deployments.v1beta1.apps",
+        "nginx-deployment",
+        "-o",
+        "jsonpath={.apiVersion}",
+    ]);
     assert_eq!(old, "apps/v1beta1");
 
     // describe shows upstream defaults.
     let d = s.ok(&["describe", "deployment", "nginx-deployment"]);
-    for want in ["StrategyType:           RollingUpdate", "25% max unavailable, 25% max surge", "Port:          80/TCP", "Selector:               app=nginx"] {
+    for want in [
+        "StrategyType:           RollingUpdate",
+        "25% max unavailable, 25% max surge",
+        "Port:          80/TCP",
+        "Selector:               app=nginx",
+    ] {
         assert!(d.contains(want), "describe lacks {want:?}:\n{d}");
     }
 
     // label, annotate, selectors
     s.ok(&["label", "deploy", "nginx-deployment", "tier=web"]);
     s.ok(&["annotate", "deploy", "nginx-deployment", "note=hello"]);
-    assert!(s.ok(&["get", "deploy", "-l", "tier=web", "-o", "name"]).contains("nginx-deployment"));
-    assert!(s.ok(&["get", "deploy", "-l", "tier!=web", "-o", "name"]).trim().is_empty());
-    assert!(s.ok(&["get", "deploy", "-l", "tier in (web,db)", "-o", "name"]).contains("nginx-deployment"));
-    assert!(s.ok(&["get", "deploy", "-l", "tier notin (web)", "-o", "name"]).trim().is_empty());
-    assert_eq!(s.ok(&["get", "deploy", "nginx-deployment", "-o", "jsonpath={.metadata.annotations.note}"]), "hello");
+    assert!(
+        s.ok(&["get", "deploy", "-l", "tier=web", "-o", "name"])
+            .contains("nginx-deployment")
+    );
+    assert!(
+        s.ok(&["get", "deploy", "-l", "tier!=web", "-o", "name"])
+            .trim()
+            .is_empty()
+    );
+    assert!(
+        s.ok(&["get", "deploy", "-l", "tier in (web,db)", "-o", "name"])
+            .contains("nginx-deployment")
+    );
+    assert!(
+        s.ok(&["get", "deploy", "-l", "tier notin (web)", "-o", "name"])
+            .trim()
+            .is_empty()
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "nginx-deployment",
+            "-o",
+            "jsonpath={.metadata.annotations.note}"
+        ]),
+        "hello"
+    );
 
     // scale with and without the precondition; generation bumps on spec changes only
-    s.ok(&["scale", "--current-replicas=3", "--replicas=5", "deployment/nginx-deployment"]);
-    let err = s.fails(&["scale", "--current-replicas=4", "--replicas=6", "deployment/nginx-deployment"]);
+    s.ok(&[
+        "scale",
+        "--current-replicas=3",
+        "--replicas=5",
+        "deployment/nginx-deployment",
+    ]);
+    let err = s.fails(&[
+        "scale",
+        "--current-replicas=4",
+        "--replicas=6",
+        "deployment/nginx-deployment",
+    ]);
     assert!(err.contains("Expected replicas to be 4, was 5"), "{err}");
     assert_eq!(
-        s.ok(&["get", "deploy", "nginx-deployment", "-o", "jsonpath={.spec.replicas}/{.metadata.generation}"]),
+        s.ok(&[
+            "get",
+            "deploy",
+            "nginx-deployment",
+            "-o",
+            "jsonpath={.spec.replicas}/{.metadata.generation}"
+        ]),
         "5/2"
     );
 
     // patch: merge and json
-    s.ok(&["patch", "deploy", "nginx-deployment", "--type", "merge", "-p", r#"{"spec":{"replicas":2}}"#]);
-    s.ok(&["patch", "deploy", "nginx-deployment", "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#]);
-    assert_eq!(s.ok(&["get", "deploy", "nginx-deployment", "-o", "jsonpath={.spec.replicas}"]), "4");
+    s.ok(&[
+        "patch",
+        "deploy",
+        "nginx-deployment",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"replicas":2}}"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "deploy",
+        "nginx-deployment",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4}]"#,
+    ]);
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "nginx-deployment",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "4"
+    );
 
     // replace with an edited object
     let current = s.ok(&["get", "deploy", "nginx-deployment", "-o", "json"]);
@@ -93,26 +197,46 @@ fn article_deployment_applies_verbatim_and_everyday_verbs_work() {
     obj["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.8".into();
     s.ok_input(&["replace", "-f", "-"], &obj.to_string());
     assert_eq!(
-        s.ok(&["get", "deploy", "nginx-deployment", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]),
+        s.ok(&[
+            "get",
+            "deploy",
+            "nginx-deployment",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
         "nginx:1.8"
     );
     // replace with a stale resourceVersion is a conflict
-    let err = String::from_utf8_lossy(&s.kubectl_input(&["replace", "-f", "-"], Some(&current)).stderr).into_owned();
+    let err = String::from_utf8_lossy(
+        &s.kubectl_input(&["replace", "-f", "-"], Some(&current))
+            .stderr,
+    )
+    .into_owned();
     assert!(err.contains("the object has been modified"), "{err}");
 
     // delete --wait, then nothing is found
     s.ok(&["delete", "deployment", "nginx-deployment", "--wait=true"]);
     let out = s.kubectl(&["get", "deployment"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("No resources found"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No resources found"),
+        "{out:?}"
+    );
     let err = s.fails(&["get", "deployment", "nginx-deployment"]);
-    assert!(err.contains("NotFound") && err.contains("deployments.apps \"nginx-deployment\" not found"), "{err}");
+    assert!(
+        err.contains("NotFound") && err.contains("deployments.apps \"nginx-deployment\" not found"),
+        "{err}"
+    );
 }
 
 #[test]
 fn delete_by_label_and_all_namespaces() {
     let s = Server::start();
     s.ok(&["create", "namespace", "team-a"]);
-    for (ns, name, tier) in [("default", "a", "web"), ("default", "b", "db"), ("team-a", "c", "web")] {
+    for (ns, name, tier) in [
+        ("default", "a", "web"),
+        ("default", "b", "db"),
+        ("team-a", "c", "web"),
+    ] {
         let cm = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    tier: {tier}\ndata:\n  k: v\n"
         );
@@ -121,18 +245,41 @@ fn delete_by_label_and_all_namespaces() {
     let all = s.ok(&["get", "cm", "-A", "-l", "tier=web", "--no-headers"]);
     assert!(all.contains("team-a") && all.contains("default"), "{all}");
     assert_eq!(all.lines().count(), 2, "{all}");
-    let by_field = s.ok(&["get", "cm", "-A", "--field-selector", "metadata.namespace=team-a", "-o", "name"]);
+    let by_field = s.ok(&[
+        "get",
+        "cm",
+        "-A",
+        "--field-selector",
+        "metadata.namespace=team-a",
+        "-o",
+        "name",
+    ]);
     assert_eq!(by_field.trim(), "configmap/c");
     s.ok(&["delete", "cm", "-l", "tier=web", "-n", "default"]);
-    assert_eq!(s.ok(&["get", "cm", "-o", "name", "-l", "tier"]).trim(), "configmap/b");
+    assert_eq!(
+        s.ok(&["get", "cm", "-o", "name", "-l", "tier"]).trim(),
+        "configmap/b"
+    );
     let err = s.fails(&["get", "pods", "--field-selector", "spec.bogus=x"]);
-    assert!(err.contains("field label not supported: spec.bogus"), "{err}");
+    assert!(
+        err.contains("field label not supported: spec.bogus"),
+        "{err}"
+    );
     // pagination through --chunk-size gives every object
     for i in 0..7 {
-        s.ok(&["create", "configmap", &format!("page-{i}"), "--from-literal=x=y"]);
+        s.ok(&[
+            "create",
+            "configmap",
+            &format!("page-{i}"),
+            "--from-literal=x=y",
+        ]);
     }
     let paged = s.ok(&["get", "cm", "--chunk-size=2", "-o", "name"]);
-    assert_eq!(paged.lines().filter(|l| l.contains("page-")).count(), 7, "{paged}");
+    assert_eq!(
+        paged.lines().filter(|l| l.contains("page-")).count(),
+        7,
+        "{paged}"
+    );
 }
 
 #[test]
@@ -140,19 +287,51 @@ fn api_resources_and_discovery() {
     let s = Server::start();
     let res = s.ok(&["api-resources"]);
     for want in [
-        "deployments", "replicasets", "statefulsets", "daemonsets", "cronjobs", "jobs",
-        "horizontalpodautoscalers", "ingresses", "customresourcedefinitions", "persistentvolumeclaims",
-        "configmaps", "secrets", "namespaces", "networkpolicies", "leases", "endpointslices",
-        "poddisruptionbudgets", "priorityclasses", "certificatesigningrequests", "clusterrolebindings",
+        "deployments",
+        "replicasets",
+        "statefulsets",
+        "daemonsets",
+        "cronjobs",
+        "jobs",
+        "horizontalpodautoscalers",
+        "ingresses",
+        "customresourcedefinitions",
+        "persistentvolumeclaims",
+        "configmaps",
+        "secrets",
+        "namespaces",
+        "networkpolicies",
+        "leases",
+        "endpointslices",
+        "poddisruptionbudgets",
+        "priorityclasses",
+        "certificatesigningrequests",
+        "clusterrolebindings",
     ] {
-        assert!(res.lines().any(|l| l.starts_with(want)), "api-resources lacks {want}:\n{res}");
+        assert!(
+            res.lines().any(|l| l.starts_with(want)),
+            "api-resources lacks {want}:\n{res}"
+        );
     }
     let versions = s.ok(&["api-versions"]);
-    for want in ["apps/v1", "apps/v1beta1", "autoscaling/v1", "autoscaling/v2", "batch/v1", "v1"] {
-        assert!(versions.lines().any(|l| l == want), "api-versions lacks {want}:\n{versions}");
+    for want in [
+        "apps/v1",
+        "apps/v1beta1",
+        "autoscaling/v1",
+        "autoscaling/v2",
+        "batch/v1",
+        "v1",
+    ] {
+        assert!(
+            versions.lines().any(|l| l == want),
+            "api-versions lacks {want}:\n{versions}"
+        );
     }
     let short = s.ok(&["api-resources", "--api-group=apps", "-o", "wide"]);
-    assert!(short.contains("deploy") && short.contains("SHORTNAMES"), "{short}");
+    assert!(
+        short.contains("deploy") && short.contains("SHORTNAMES"),
+        "{short}"
+    );
 }
 
 #[test]
@@ -176,8 +355,14 @@ fn get_watch_sees_changes() {
     let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.iter().filter(|l| l.contains("configmap/w1")).count() >= 2, "{text}");
-    assert!(lines.iter().filter(|l| l.contains("configmap/w2")).count() >= 2, "{text}");
+    assert!(
+        lines.iter().filter(|l| l.contains("configmap/w1")).count() >= 2,
+        "{text}"
+    );
+    assert!(
+        lines.iter().filter(|l| l.contains("configmap/w2")).count() >= 2,
+        "{text}"
+    );
 }
 
 #[test]
@@ -186,8 +371,14 @@ fn data_survives_a_restart() {
     s.ok(&["create", "configmap", "keep", "--from-literal=a=1"]);
     let uid = s.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.uid}"]);
     s.restart();
-    assert_eq!(s.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.uid}"]), uid);
-    assert!(eventually(Duration::from_secs(10), || s.kubectl(&["get", "ns", "default"]).status.success()));
+    assert_eq!(
+        s.ok(&["get", "cm", "keep", "-o", "jsonpath={.metadata.uid}"]),
+        uid
+    );
+    assert!(eventually(Duration::from_secs(10), || s
+        .kubectl(&["get", "ns", "default"])
+        .status
+        .success()));
 }
 
 #[test]
@@ -197,11 +388,23 @@ fn tls_only_and_authentication() {
     let url = format!("https://127.0.0.1:{}", s.port);
     // Plain HTTP is not served: the server answers only TLS.
     let plain = std::process::Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
         .arg(format!("http://127.0.0.1:{}/version", s.port))
         .output()
         .unwrap_or_else(|e| panic!("curl: {e}"));
-    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200", "plain HTTP must not be served");
+    assert_ne!(
+        String::from_utf8_lossy(&plain.stdout),
+        "200",
+        "plain HTTP must not be served"
+    );
     // Without a client certificate: /version and /healthz are public, the API needs credentials.
     let anon = |path: &str| {
         let out = std::process::Command::new("curl")
@@ -214,23 +417,42 @@ fn tls_only_and_authentication() {
     assert!(anon("/version").ends_with("\n200"), "{}", anon("/version"));
     assert!(anon("/healthz").starts_with("ok"));
     let denied = anon("/api/v1/namespaces");
-    assert!(denied.ends_with("\n401") && denied.contains("\"reason\":\"Unauthorized\""), "{denied}");
+    assert!(
+        denied.ends_with("\n401") && denied.contains("\"reason\":\"Unauthorized\""),
+        "{denied}"
+    );
     // The serving certificate covers the names clients use.
     let ca = s.data_dir().join("server/tls/ca.crt");
     for host in ["localhost", "kubernetes.default.svc"] {
         let out = std::process::Command::new("curl")
-            .args(["-s", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .args([
+                "-s",
+                "--max-time",
+                "5",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+            ])
             .arg(&ca)
             .arg("--resolve")
             .arg(format!("{host}:{}:127.0.0.1", s.port))
             .arg(format!("https://{host}:{}/version", s.port))
             .output()
             .unwrap_or_else(|e| panic!("curl: {e}"));
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "certificate does not cover {host}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "200",
+            "certificate does not cover {host}"
+        );
     }
     // A restart reuses the CA and the admin credentials.
     s.restart();
-    assert_eq!(std::fs::read_to_string(&s.kubeconfig).unwrap_or_default(), kubeconfig_before);
+    assert_eq!(
+        std::fs::read_to_string(&s.kubeconfig).unwrap_or_default(),
+        kubeconfig_before
+    );
     s.ok(&["get", "ns"]);
     // `krust kubeconfig` prints the admin kubeconfig.
     let out = std::process::Command::new(krust_e2e::krust_bin())

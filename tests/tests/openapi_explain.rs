@@ -204,6 +204,30 @@ fn apply_sends_strict_field_validation_with_every_kubectl() {
         );
         let again = ok(&s, bin, &["apply", "-f", "-"], Some(&manifest));
         assert!(again.contains("unchanged"), "{bin}: {again}");
+        // An update is a strategic merge patch computed from the published schema.
+        let changed = manifest.replace("nginx:1.7.9", "nginx:1.9.1");
+        let out = run(&s, bin, &["apply", "-f", "-", "-v=8"], Some(&changed));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{bin}: {stderr}");
+        assert!(
+            stderr.contains("application/strategic-merge-patch+json")
+                && stderr.contains("$setElementOrder/containers")
+                && !stderr.contains("error calculating patch"),
+            "{bin}: {stderr}"
+        );
+        let image = ok(
+            &s,
+            bin,
+            &[
+                "get",
+                "deploy",
+                &format!("nginx-deployment-{i}"),
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+            None,
+        );
+        assert_eq!(image, "nginx:1.9.1", "{bin}");
     }
 }
 

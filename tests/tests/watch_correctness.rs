@@ -4,9 +4,9 @@
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
+use krust_e2e::Server;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::watcher;
-use krust_e2e::Server;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -26,7 +26,10 @@ async fn watchers_see_every_event_once_in_order() {
     let s = Server::start();
     let client = s.client().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let list = api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let start_rv = list.metadata.resource_version.clone().unwrap_or_default();
 
     // Watchers from the list's revision, each collecting (type, name, rv) until the sentinel.
@@ -50,7 +53,13 @@ async fn watchers_see_every_event_once_in_order() {
                     WatchEvent::Error(e) => panic!("watch error: {e:?}"),
                 };
                 let name = obj.metadata.name.clone().unwrap_or_default();
-                let rv: u64 = obj.metadata.resource_version.as_deref().unwrap_or("0").parse().unwrap_or(0);
+                let rv: u64 = obj
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0);
                 let done = name == "sentinel";
                 seen.push((kind.to_string(), name, rv));
                 if done {
@@ -70,14 +79,20 @@ async fn watchers_see_every_event_once_in_order() {
             let mut writes = 0usize;
             for i in 0..15 {
                 let name = format!("w{w}-{i}");
-                api.create(&PostParams::default(), &cm(&name, "1")).await.unwrap_or_else(|e| panic!("{e}"));
+                api.create(&PostParams::default(), &cm(&name, "1"))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
                 writes += 1;
                 let mut cur = api.get(&name).await.unwrap_or_else(|e| panic!("{e}"));
                 cur.data = Some(BTreeMap::from([("v".to_string(), "2".to_string())]));
-                api.replace(&name, &PostParams::default(), &cur).await.unwrap_or_else(|e| panic!("{e}"));
+                api.replace(&name, &PostParams::default(), &cur)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
                 writes += 1;
                 if i % 3 == 0 {
-                    api.delete(&name, &DeleteParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+                    api.delete(&name, &DeleteParams::default())
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
                     writes += 1;
                 }
             }
@@ -88,17 +103,27 @@ async fn watchers_see_every_event_once_in_order() {
     for w in writers {
         total += w.await.unwrap_or_else(|e| panic!("{e}"));
     }
-    api.create(&PostParams::default(), &cm("sentinel", "x")).await.unwrap_or_else(|e| panic!("{e}"));
+    api.create(&PostParams::default(), &cm("sentinel", "x"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     total += 1;
 
     let mut results = Vec::new();
     for w in watchers {
-        results.push(tokio::time::timeout(Duration::from_secs(60), w).await.unwrap_or_else(|e| panic!("{e}")).unwrap_or_else(|e| panic!("{e}")));
+        results.push(
+            tokio::time::timeout(Duration::from_secs(60), w)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
     }
     for seen in &results {
         assert_eq!(seen.len(), total, "every write seen exactly once");
         for pair in seen.windows(2) {
-            assert!(pair[0].2 < pair[1].2, "events out of revision order: {pair:?}");
+            assert!(
+                pair[0].2 < pair[1].2,
+                "events out of revision order: {pair:?}"
+            );
         }
         assert_eq!(seen, &results[0], "all watchers see the same history");
     }
@@ -111,9 +136,18 @@ async fn kube_rs_list_and_runtime_watcher() {
     let s = Server::start();
     let client = s.client().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    api.create(&PostParams::default(), &cm("first", "1")).await.unwrap_or_else(|e| panic!("{e}"));
-    let list = api.list(&ListParams::default().labels("")).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(list.items.iter().any(|c| c.metadata.name.as_deref() == Some("first")));
+    api.create(&PostParams::default(), &cm("first", "1"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let list = api
+        .list(&ListParams::default().labels(""))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        list.items
+            .iter()
+            .any(|c| c.metadata.name.as_deref() == Some("first"))
+    );
 
     let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
     let mut saw_init_first = false;
@@ -121,14 +155,20 @@ async fn kube_rs_list_and_runtime_watcher() {
         let api = api.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            api.create(&PostParams::default(), &cm("second", "2")).await.unwrap_or_else(|e| panic!("{e}"));
+            api.create(&PostParams::default(), &cm("second", "2"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         })
     };
     let got_second = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(ev) = stream.try_next().await.unwrap_or_else(|e| panic!("{e}")) {
             match ev {
-                watcher::Event::InitApply(o) if o.metadata.name.as_deref() == Some("first") => saw_init_first = true,
-                watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("second") => return true,
+                watcher::Event::InitApply(o) if o.metadata.name.as_deref() == Some("first") => {
+                    saw_init_first = true
+                }
+                watcher::Event::Apply(o) if o.metadata.name.as_deref() == Some("second") => {
+                    return true;
+                }
                 _ => {}
             }
         }
@@ -137,7 +177,10 @@ async fn kube_rs_list_and_runtime_watcher() {
     .await
     .unwrap_or(false);
     creator.await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(saw_init_first, "the watcher's initial list includes existing objects");
+    assert!(
+        saw_init_first,
+        "the watcher's initial list includes existing objects"
+    );
     assert!(got_second, "the watcher sees a new object");
 
     // Streaming lists (sendInitialEvents) as newer kube-rs and client-go use them.
@@ -155,5 +198,8 @@ async fn kube_rs_list_and_runtime_watcher() {
     })
     .await
     .unwrap_or_default();
-    assert!(init_done.contains(&"first".to_string()) && init_done.contains(&"second".to_string()), "{init_done:?}");
+    assert!(
+        init_done.contains(&"first".to_string()) && init_done.contains(&"second".to_string()),
+        "{init_done:?}"
+    );
 }

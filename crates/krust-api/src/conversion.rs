@@ -73,22 +73,24 @@ fn deployment_v1beta1_to_v1(obj: &mut Value) {
 fn hpa_v1_to_v2(obj: &mut Value) {
     if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
         && let Some(t) = spec.remove("targetCPUUtilizationPercentage")
-            && !t.is_null() {
-                spec.insert(
-                    "metrics".into(),
-                    json!([{"type": "Resource", "resource": {"name": "cpu",
+        && !t.is_null()
+    {
+        spec.insert(
+            "metrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu",
                         "target": {"type": "Utilization", "averageUtilization": t}}}]),
-                );
-            }
+        );
+    }
     if let Some(status) = obj.get_mut("status").and_then(Value::as_object_mut)
         && let Some(c) = status.remove("currentCPUUtilizationPercentage")
-            && !c.is_null() {
-                status.insert(
-                    "currentMetrics".into(),
-                    json!([{"type": "Resource", "resource": {"name": "cpu",
+        && !c.is_null()
+    {
+        status.insert(
+            "currentMetrics".into(),
+            json!([{"type": "Resource", "resource": {"name": "cpu",
                         "current": {"averageUtilization": c}}}]),
-                );
-            }
+        );
+    }
 }
 
 fn cpu_utilization(metrics: Option<&Value>, which: &str) -> Option<Value> {

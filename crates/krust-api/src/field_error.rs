@@ -122,10 +122,11 @@ impl FieldError {
     pub fn message(&self) -> String {
         let mut s = self.kind.text().to_string();
         if let Some(v) = &self.value
-            && !matches!(self.kind, ErrorType::Required | ErrorType::Forbidden) {
-                s.push_str(": ");
-                s.push_str(&go_value(v));
-            }
+            && !matches!(self.kind, ErrorType::Required | ErrorType::Forbidden)
+        {
+            s.push_str(": ");
+            s.push_str(&go_value(v));
+        }
         if !self.detail.is_empty() {
             s.push_str(": ");
             s.push_str(&self.detail);

@@ -98,13 +98,22 @@ impl ListMeta {
 
 /// The metadata of a field schema.
 pub fn list_meta(field_schema: &Value) -> ListMeta {
-    let s = |k: &str| field_schema.get(k).and_then(Value::as_str).map(str::to_string);
+    let s = |k: &str| {
+        field_schema
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     ListMeta {
         list_type: s("x-kubernetes-list-type"),
         map_keys: field_schema
             .get("x-kubernetes-list-map-keys")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default(),
         patch_strategy: s("x-kubernetes-patch-strategy"),
         merge_key: s("x-kubernetes-patch-merge-key"),
@@ -120,7 +129,8 @@ pub fn property<'a>(schema: &'a Value, name: &str) -> Option<&'a Value> {
 /// The element schema of an array schema, or the value schema of a map schema.
 pub fn items(schema: &Value) -> Option<&Value> {
     let s = resolve(schema);
-    s.get("items").or_else(|| s.get("additionalProperties").filter(|v| v.is_object()))
+    s.get("items")
+        .or_else(|| s.get("additionalProperties").filter(|v| v.is_object()))
 }
 
 #[cfg(test)]

@@ -193,12 +193,17 @@ pub fn cluster_ips(svc: &Value) -> Vec<String> {
     let spec = &svc["spec"];
     let mut out: Vec<String> = spec["clusterIPs"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(ip) = spec["clusterIP"].as_str()
-        && !out.iter().any(|x| x == ip) {
-            out.push(ip.to_string());
-        }
+        && !out.iter().any(|x| x == ip)
+    {
+        out.push(ip.to_string());
+    }
     out.retain(|ip| !ip.is_empty() && ip != "None");
     out
 }
@@ -234,15 +239,24 @@ mod tests {
         assert!(!got.contains(&"10.43.0.1".parse().unwrap()));
         assert_eq!(a.allocate_ip(None), Err(AllocError::Full));
         a.release_ip("10.43.0.3");
-        assert_eq!(a.allocate_ip(None).unwrap(), "10.43.0.3".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            a.allocate_ip(None).unwrap(),
+            "10.43.0.3".parse::<Ipv4Addr>().unwrap()
+        );
         assert!(matches!(
             a.allocate_ip(Some("10.44.0.1".parse().unwrap())),
             Err(AllocError::IpOutOfRange { .. })
         ));
         assert_eq!(a.allocate_node_port(Some(30000)), Ok(30000));
-        assert_eq!(a.allocate_node_port(Some(30000)), Err(AllocError::PortInUse));
+        assert_eq!(
+            a.allocate_node_port(Some(30000)),
+            Err(AllocError::PortInUse)
+        );
         assert_eq!(a.allocate_node_port(None), Ok(30001));
-        assert_eq!(a.allocate_node_port(Some(80)), Err(AllocError::PortOutOfRange(30000, 30001)));
+        assert_eq!(
+            a.allocate_node_port(Some(80)),
+            Err(AllocError::PortOutOfRange(30000, 30001))
+        );
         let svc = json!({"spec": {"clusterIP": "10.43.0.2", "clusterIPs": ["10.43.0.2"], "ports": [{"nodePort": 30000}]}});
         a.release_service(&svc);
         assert_eq!(a.allocate_node_port(None), Ok(30000));

@@ -2,9 +2,9 @@
 //! `kube-public` and `kube-node-lease`, and the `kubernetes` Service with its Endpoints pointing
 //! at the API server.
 
+use crate::ApiServer;
 use crate::rest::create_object;
 use crate::status::ApiError;
-use crate::ApiServer;
 use serde_json::json;
 
 const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -24,7 +24,11 @@ async fn create_if_missing(
     if server.state.backend.get(&key).await?.is_some() {
         return Ok(());
     }
-    let opts = crate::rest::WriteOpts { dry_run: false, manager: Some("kube-apiserver") };
+    let opts = crate::rest::WriteOpts {
+        dry_run: false,
+        manager: Some("kube-apiserver"),
+        subresource: None,
+    };
     match create_object(server, &info, namespace, obj, &opts).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),

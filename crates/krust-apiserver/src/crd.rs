@@ -3,9 +3,9 @@
 //! columns), keeps their `NamesAccepted`/`Established` conditions, and on deletion removes every
 //! custom object before letting the CRD go.
 
+use crate::ApiServer;
 use crate::status::ApiError;
 use crate::watch_cache::{WatchFrom, decode_stored};
-use crate::ApiServer;
 use krust_api::registry::{CustomSpec, PrinterColumn, ResourceInfo, ScalePaths, Subresources};
 use krust_api::{FieldError, Registry};
 use krust_store::StoreError;
@@ -25,7 +25,11 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -67,14 +71,17 @@ pub fn infos_of(crd: &Value) -> Vec<ResourceInfo> {
         .map(|v| {
             let version = s(v, "name").to_string();
             let sub = &v["subresources"];
-            let scale = sub.get("scale").filter(|x| x.is_object()).map(|sc| ScalePaths {
-                spec_replicas: s(sc, "specReplicasPath").to_string(),
-                status_replicas: s(sc, "statusReplicasPath").to_string(),
-                label_selector: sc
-                    .get("labelSelectorPath")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
-            });
+            let scale = sub
+                .get("scale")
+                .filter(|x| x.is_object())
+                .map(|sc| ScalePaths {
+                    spec_replicas: s(sc, "specReplicasPath").to_string(),
+                    status_replicas: s(sc, "statusReplicasPath").to_string(),
+                    label_selector: sc
+                        .get("labelSelectorPath")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                });
             let printer_columns = v["additionalPrinterColumns"]
                 .as_array()
                 .map(|cols| {
@@ -207,7 +214,10 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             if vn.is_empty() {
                 errs.push(FieldError::required(format!("spec.versions[{i}].name"), ""));
             } else if !seen.insert(vn.to_string()) {
-                errs.push(FieldError::duplicate(format!("spec.versions[{i}].name"), json!(vn)));
+                errs.push(FieldError::duplicate(
+                    format!("spec.versions[{i}].name"),
+                    json!(vn),
+                ));
             }
             if let Some(schema) = v["schema"].get("openAPIV3Schema") {
                 errs.extend(krust_api::structural::validate_schema(
@@ -219,10 +229,18 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     }
     if let Some(old) = old {
         if s(&old["spec"], "scope") != s(spec, "scope") {
-            errs.push(FieldError::invalid("spec.scope", json!(s(spec, "scope")), "field is immutable"));
+            errs.push(FieldError::invalid(
+                "spec.scope",
+                json!(s(spec, "scope")),
+                "field is immutable",
+            ));
         }
         if s(&old["spec"], "group") != group {
-            errs.push(FieldError::invalid("spec.group", json!(group), "field is immutable"));
+            errs.push(FieldError::invalid(
+                "spec.group",
+                json!(group),
+                "field is immutable",
+            ));
         }
     }
     errs
@@ -271,7 +289,9 @@ pub(crate) async fn reconcile(server: &ApiServer) {
     let mut conflicts = std::collections::HashSet::new();
     for crd in &crds {
         let infos = infos_of(crd);
-        let clash = infos.iter().any(|i| builtin.storage_info(&i.group, &i.plural).is_some());
+        let clash = infos
+            .iter()
+            .any(|i| builtin.storage_info(&i.group, &i.plural).is_some());
         if clash {
             conflicts.insert(krust_api::meta::name(crd).to_string());
             continue;
@@ -323,13 +343,37 @@ async fn ensure_status(server: &ApiServer, name: &str, conflict: bool) -> Result
     }
     let conditions = if conflict {
         vec![
-            condition("NamesAccepted", "False", "NameConflict", "the resource name is already served by a built-in API", &crd),
-            condition("Established", "False", "NotAccepted", "not all names are accepted", &crd),
+            condition(
+                "NamesAccepted",
+                "False",
+                "NameConflict",
+                "the resource name is already served by a built-in API",
+                &crd,
+            ),
+            condition(
+                "Established",
+                "False",
+                "NotAccepted",
+                "not all names are accepted",
+                &crd,
+            ),
         ]
     } else {
         vec![
-            condition("NamesAccepted", "True", "NoConflicts", "no conflicts found", &crd),
-            condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted", &crd),
+            condition(
+                "NamesAccepted",
+                "True",
+                "NoConflicts",
+                "no conflicts found",
+                &crd,
+            ),
+            condition(
+                "Established",
+                "True",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+                &crd,
+            ),
         ]
     };
     status["conditions"] = json!(conditions);
@@ -355,7 +399,11 @@ async fn ensure_status(server: &ApiServer, name: &str, conflict: bool) -> Result
     match server
         .state
         .backend
-        .update(&key, crate::object::encode_for_storage(&new)?, kv.mod_revision)
+        .update(
+            &key,
+            crate::object::encode_for_storage(&new)?,
+            kv.mod_revision,
+        )
         .await
     {
         Ok(_) | Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound(_)) => Ok(()),
@@ -380,12 +428,15 @@ async fn cleanup(server: &ApiServer, crd: &Value) -> Result<(), ApiError> {
         .await?;
     if let Some(info) = infos.iter().find(|i| i.version == i.storage_version) {
         for kv in &remaining.kvs {
-            let Some(obj) = decode_stored(kv) else { continue };
+            let Some(obj) = decode_stored(kv) else {
+                continue;
+            };
             let obj_name = krust_api::meta::name(&obj).to_string();
             if let Err(e) = crate::rest::delete_object(server, info, &kv.key, &obj_name).await
-                && e.code != 404 {
-                    tracing::debug!(object = %kv.key, error = %e, "deleting a custom object");
-                }
+                && e.code != 404
+            {
+                tracing::debug!(object = %kv.key, error = %e, "deleting a custom object");
+            }
         }
     }
     let still = server
@@ -410,13 +461,22 @@ async fn cleanup(server: &ApiServer, crd: &Value) -> Result<(), ApiError> {
     let mut fins = krust_api::meta::finalizers(&cur);
     fins.retain(|f| f != CLEANUP_FINALIZER);
     let result = if fins.is_empty() {
-        server.state.backend.delete(&key, Some(kv.mod_revision)).await.map(|_| ())
+        server
+            .state
+            .backend
+            .delete(&key, Some(kv.mod_revision))
+            .await
+            .map(|_| ())
     } else {
         cur["metadata"]["finalizers"] = json!(fins);
         server
             .state
             .backend
-            .update(&key, crate::object::encode_for_storage(&cur)?, kv.mod_revision)
+            .update(
+                &key,
+                crate::object::encode_for_storage(&cur)?,
+                kv.mod_revision,
+            )
             .await
             .map(|_| ())
     };
@@ -451,9 +511,15 @@ mod tests {
         assert_eq!(v1.singular, "crontab");
         assert_eq!(v1.list_kind, "CronTabList");
         assert!(v1.subresources.status);
-        assert_eq!(v1.subresources.scale.as_ref().unwrap().spec_replicas, ".spec.replicas");
+        assert_eq!(
+            v1.subresources.scale.as_ref().unwrap().spec_replicas,
+            ".spec.replicas"
+        );
         assert_eq!(infos[1].storage_version, "v1");
-        assert_eq!(v1.custom.as_ref().unwrap().printer_columns[0].json_path, ".spec.cronSpec");
+        assert_eq!(
+            v1.custom.as_ref().unwrap().printer_columns[0].json_path,
+            ".spec.cronSpec"
+        );
         assert!(validate_crd(&crontab(), None).is_empty());
         let mut bad = crontab();
         bad["metadata"]["name"] = json!("wrong");

@@ -57,7 +57,10 @@ pub fn group_list(reg: &Registry) -> Value {
 
 /// `/apis/<group>`.
 pub fn group(reg: &Registry, name: &str) -> Option<Value> {
-    let g = reg.groups().iter().find(|g| g.name == name && !name.is_empty())?;
+    let g = reg
+        .groups()
+        .iter()
+        .find(|g| g.name == name && !name.is_empty())?;
     let mut v = group_json(&g.name, &g.versions);
     v["kind"] = json!("APIGroup");
     v["apiVersion"] = json!("v1");
@@ -110,15 +113,27 @@ fn resource_entries(info: &ResourceInfo) -> Vec<Value> {
         }));
     }
     for sub in &info.subresources.extra {
-        let (kind, verbs, group_version): (&str, Vec<&str>, Option<(&str, &str)>) = match sub.as_str() {
+        let (kind, verbs, group_version): (&str, Vec<&str>, Option<(&str, &str)>) = match sub
+            .as_str()
+        {
             "log" => ("Pod", vec!["get"], None),
             "exec" | "attach" | "portforward" => ("PodExecOptions", vec!["create", "get"], None),
-            "proxy" => ("NodeProxyOptions", vec!["create", "delete", "get", "patch", "update"], None),
+            "proxy" => (
+                "NodeProxyOptions",
+                vec!["create", "delete", "get", "patch", "update"],
+                None,
+            ),
             "binding" => ("Binding", vec!["create"], None),
             "eviction" => ("Eviction", vec!["create"], Some(("policy", "v1"))),
-            "token" => ("TokenRequest", vec!["create"], Some(("authentication.k8s.io", "v1"))),
+            "token" => (
+                "TokenRequest",
+                vec!["create"],
+                Some(("authentication.k8s.io", "v1")),
+            ),
             "finalize" | "approval" => (info.kind.as_str(), vec!["update"], None),
-            "ephemeralcontainers" | "resize" => (info.kind.as_str(), vec!["get", "patch", "update"], None),
+            "ephemeralcontainers" | "resize" => {
+                (info.kind.as_str(), vec!["get", "patch", "update"], None)
+            }
             _ => (info.kind.as_str(), vec!["get"], None),
         };
         let mut e = json!({
@@ -169,7 +184,12 @@ mod tests {
         assert!(names.contains(&"deployments/scale"));
         assert!(names.contains(&"deployments/status"));
         let list = group_list(&r);
-        let apps = list["groups"].as_array().unwrap().iter().find(|g| g["name"] == "apps").unwrap();
+        let apps = list["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == "apps")
+            .unwrap();
         assert_eq!(apps["preferredVersion"]["version"], "v1");
         assert!(resource_list(&r, "apps", "v9").is_none());
         assert!(group(&r, "").is_none());

@@ -285,13 +285,22 @@ fn walk_object(
         }
     }
     let object_meta = defs::definition(OBJECT_META);
+    // A built-in kind's own `metadata` (ObjectMeta, or ListMeta for lists); CRD schemas only
+    // ever constrain ObjectMeta further, so their objects are checked against ObjectMeta.
+    let own_metadata = mode == Mode::Definitions
+        && position == Position::Root
+        && props.is_some_and(|p| p.contains_key("metadata"));
     let base = path.clone();
     let mut remove = Vec::new();
     for (key, value) in map.iter_mut() {
         let child = child_path(&base, key);
+        let mut sub_mode = mode;
         let sub = if resource && (key == "apiVersion" || key == "kind") {
             None
-        } else if resource && key == "metadata" && object_meta.is_some() {
+        } else if resource && key == "metadata" && object_meta.is_some() && !own_metadata {
+            // ObjectMeta is a built-in definition even inside a CRD schema (its FieldsV1
+            // and similar members are free-form, not pruned).
+            sub_mode = Mode::Definitions;
             object_meta
         } else if let Some(p) = props.and_then(|p| p.get(key)) {
             Some(p)
@@ -306,7 +315,7 @@ fn walk_object(
         };
         if let Some(sub) = sub {
             *path = child;
-            walk(value, sub, mode, Position::Nested, path, out, depth + 1);
+            walk(value, sub, sub_mode, Position::Nested, path, out, depth + 1);
         }
     }
     *path = base;
@@ -601,6 +610,14 @@ mod tests {
         let schema = schema_for(&r.get("", "v1", "pods").unwrap()).unwrap();
         let (_, problems) = check(body, &schema);
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn lists_keep_their_list_metadata() {
+        let schema = defs::definition("io.k8s.api.core.v1.ConfigMapList").unwrap();
+        let body = r#"{"apiVersion":"v1","kind":"ConfigMapList","metadata":{"continue":"x","remainingItemCount":1,"nope":1},"items":[]}"#;
+        let (_, problems) = check(body, schema);
+        assert_eq!(problems, ["unknown field \"metadata.nope\""]);
     }
 
     #[test]

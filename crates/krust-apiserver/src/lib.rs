@@ -217,10 +217,22 @@ impl ApiServer {
         let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
         match route {
             Route::Health(path) => Ok(self.health(&path, &query)),
-            Route::Version if read_only => Ok(response::json(200, &discovery::version(&self.state.config.version), &[])),
+            Route::Version if read_only => Ok(response::json(
+                200,
+                &discovery::version(&self.state.config.version),
+                &[],
+            )),
             Route::Metrics if read_only => Ok(response::text(200, self.metrics_text())),
-            Route::LegacyVersions if read_only => Ok(response::json(200, &discovery::legacy_versions(&self.state.config), &[])),
-            Route::GroupList if read_only => Ok(response::json(200, &discovery::group_list(&self.registry()), &[])),
+            Route::LegacyVersions if read_only => Ok(response::json(
+                200,
+                &discovery::legacy_versions(&self.state.config),
+                &[],
+            )),
+            Route::GroupList if read_only => Ok(response::json(
+                200,
+                &discovery::group_list(&self.registry()),
+                &[],
+            )),
             Route::Group(g) if read_only => discovery::group(&self.registry(), &g)
                 .map(|v| response::json(200, &v, &[]))
                 .ok_or_else(ApiError::not_found_path),
@@ -229,7 +241,11 @@ impl ApiServer {
                     .map(|v| response::json(200, &v, &[]))
                     .ok_or_else(ApiError::not_found_path)
             }
-            Route::OpenApiV3Root if read_only => Ok(response::json(200, &openapi::v3_root(&self.registry()), &[])),
+            Route::OpenApiV3Root if read_only => Ok(response::json(
+                200,
+                &openapi::v3_root(&self.registry()),
+                &[],
+            )),
             Route::OpenApiV3(gv) if read_only => openapi::v3_group_version(&self.registry(), &gv)
                 .map(|v| response::json(200, &v, &[]))
                 .ok_or_else(ApiError::not_found_path),
@@ -240,7 +256,10 @@ impl ApiServer {
                 rest::serve(self, parts, path, query, identity, body, labels).await
             }
             Route::OpenApiV2 if read_only => {
-                let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+                let accept = parts
+                    .headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
                 openapi::v2_response(&self.registry(), accept)
             }
             Route::NotFound => Err(ApiError::not_found_path()),

@@ -141,7 +141,13 @@ mod tests {
             0.01,
         );
         let text = m.encode();
-        assert!(text.contains("apiserver_request_total{verb=\"LIST\""), "{text}");
-        assert!(text.contains("apiserver_request_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("apiserver_request_total{verb=\"LIST\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("apiserver_request_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

@@ -7,9 +7,13 @@ pub enum Output {
     Json,
     Yaml,
     /// `as=Table`, at `meta.k8s.io/<version>`.
-    Table { v1beta1: bool },
+    Table {
+        v1beta1: bool,
+    },
     /// `as=PartialObjectMetadata` or `as=PartialObjectMetadataList`.
-    PartialMetadata { v1beta1: bool },
+    PartialMetadata {
+        v1beta1: bool,
+    },
 }
 
 /// Picks the first acceptable media type of an `Accept` header, or `None` when none is.
@@ -36,13 +40,11 @@ pub fn output_for(accept: Option<&str>) -> Option<Output> {
         match media.as_str() {
             "application/json" | "application/*" | "*/*" => match as_.as_deref() {
                 None => return Some(Output::Json),
-                Some("Table") if g.as_deref() == Some("meta.k8s.io") => {
-                    match v.as_deref() {
-                        Some("v1") => return Some(Output::Table { v1beta1: false }),
-                        Some("v1beta1") => return Some(Output::Table { v1beta1: true }),
-                        _ => continue,
-                    }
-                }
+                Some("Table") if g.as_deref() == Some("meta.k8s.io") => match v.as_deref() {
+                    Some("v1") => return Some(Output::Table { v1beta1: false }),
+                    Some("v1beta1") => return Some(Output::Table { v1beta1: true }),
+                    _ => continue,
+                },
                 Some("PartialObjectMetadata" | "PartialObjectMetadataList")
                     if g.as_deref() == Some("meta.k8s.io") =>
                 {
@@ -55,10 +57,9 @@ pub fn output_for(accept: Option<&str>) -> Option<Output> {
                 // Aggregated discovery and other `as=` forms are not served: try the next.
                 Some(_) => continue,
             },
-            "application/yaml"
-                if as_.is_none() => {
-                    return Some(Output::Yaml);
-                }
+            "application/yaml" if as_.is_none() => {
+                return Some(Output::Yaml);
+            }
             _ => {}
         }
     }
@@ -83,7 +84,12 @@ pub fn body_format(content_type: Option<&str>) -> Option<BodyFormat> {
     let Some(ct) = content_type else {
         return Some(BodyFormat::Json);
     };
-    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match media.as_str() {
         "" | "application/json" | "*/*" => Some(BodyFormat::Json),
         "application/yaml" => Some(BodyFormat::Yaml),
@@ -105,18 +111,30 @@ mod tests {
     #[test]
     fn kubectl_accepts() {
         let get = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-        assert_eq!(output_for(Some(get)), Some(Output::Table { v1beta1: false }));
+        assert_eq!(
+            output_for(Some(get)),
+            Some(Output::Table { v1beta1: false })
+        );
         let proto = "application/vnd.kubernetes.protobuf,application/json";
         assert_eq!(output_for(Some(proto)), Some(Output::Json));
-        let disc = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+        let disc =
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
         assert_eq!(output_for(Some(disc)), Some(Output::Json));
         assert_eq!(output_for(None), Some(Output::Json));
-        assert_eq!(output_for(Some("application/vnd.kubernetes.protobuf")), None);
         assert_eq!(
-            output_for(Some("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")),
+            output_for(Some("application/vnd.kubernetes.protobuf")),
+            None
+        );
+        assert_eq!(
+            output_for(Some(
+                "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+            )),
             Some(Output::PartialMetadata { v1beta1: false })
         );
-        assert_eq!(body_format(Some("application/json; charset=utf-8")), Some(BodyFormat::Json));
+        assert_eq!(
+            body_format(Some("application/json; charset=utf-8")),
+            Some(BodyFormat::Json)
+        );
         assert_eq!(body_format(Some("text/plain")), None);
     }
 }

@@ -106,7 +106,8 @@ mod tests {
         assert_eq!(n.len(), 9);
         assert!(n.starts_with("web-"));
         assert_eq!(generate_name(&"a".repeat(100)).len(), 63);
-        let enc = encode_for_storage(&json!({"metadata": {"name": "x", "resourceVersion": "5"}})).unwrap();
+        let enc = encode_for_storage(&json!({"metadata": {"name": "x", "resourceVersion": "5"}}))
+            .unwrap();
         assert_eq!(&enc[..], br#"{"metadata":{"name":"x"}}"#);
     }
 }

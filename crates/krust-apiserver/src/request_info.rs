@@ -18,7 +18,10 @@ pub enum Route {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1` or `/apis/<group>/<version>`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     /// `/openapi/v3`
     OpenApiV3Root,
     /// `/openapi/v3/<api/v1 | apis/group/version>`
@@ -79,8 +82,7 @@ pub fn parse_path(path: &str) -> Route {
 fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
     let mut namespace = None;
     let mut parts = rest;
-    if parts.len() >= 3 && parts[0] == "namespaces" && !NAMESPACE_SUBRESOURCES.contains(&parts[2])
-    {
+    if parts.len() >= 3 && parts[0] == "namespaces" && !NAMESPACE_SUBRESOURCES.contains(&parts[2]) {
         namespace = Some(parts[1].to_string());
         parts = &parts[2..];
     }
@@ -165,7 +167,10 @@ impl Query {
 
     /// `true`/`1` as upstream parses booleans.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1" | "True" | "TRUE" | "t" | "T"))
+        matches!(
+            self.get(key),
+            Some("true" | "1" | "True" | "TRUE" | "t" | "T")
+        )
     }
 
     pub fn set(&mut self, key: &str, value: &str) {
@@ -193,7 +198,10 @@ mod tests {
         assert_eq!(r.name.as_deref(), Some("web"));
         assert_eq!(r.subresource.as_deref(), Some("scale"));
         let r = res("/api/v1/namespaces/kube-system");
-        assert_eq!((r.resource.as_str(), r.name.as_deref()), ("namespaces", Some("kube-system")));
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
         let r = res("/api/v1/namespaces/foo/status");
         assert_eq!(r.namespace, None);
         assert_eq!(r.subresource.as_deref(), Some("status"));
@@ -204,7 +212,13 @@ mod tests {
         assert_eq!(r.namespace, None);
         let r = res("/api/v1/nodes/n1/proxy/stats/summary");
         assert_eq!(r.subresource.as_deref(), Some("proxy/stats/summary"));
-        assert_eq!(parse_path("/apis/apps/v1"), Route::ResourceList { group: "apps".into(), version: "v1".into() });
+        assert_eq!(
+            parse_path("/apis/apps/v1"),
+            Route::ResourceList {
+                group: "apps".into(),
+                version: "v1".into()
+            }
+        );
         assert_eq!(parse_path("/api"), Route::LegacyVersions);
         assert_eq!(parse_path("/readyz"), Route::Health("readyz".into()));
         assert_eq!(parse_path("/nope"), Route::NotFound);
@@ -212,7 +226,9 @@ mod tests {
 
     #[test]
     fn query() {
-        let q = Query::parse(Some("labelSelector=app%3Dnginx%2Ctier+in+%28a%29&watch=true&limit=500&x"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dnginx%2Ctier+in+%28a%29&watch=true&limit=500&x",
+        ));
         assert_eq!(q.get("labelSelector"), Some("app=nginx,tier in (a)"));
         assert!(q.flag("watch"));
         assert_eq!(q.get("x"), Some(""));

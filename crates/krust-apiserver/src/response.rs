@@ -58,11 +58,17 @@ pub fn json(status: u16, v: &Value, warnings: &[String]) -> Response<ResponseBod
 }
 
 /// A response in the negotiated representation (JSON unless YAML was asked for).
-pub fn object(status: u16, v: &Value, output: Output, warnings: &[String]) -> Response<ResponseBody> {
+pub fn object(
+    status: u16,
+    v: &Value,
+    output: Output,
+    warnings: &[String],
+) -> Response<ResponseBody> {
     if output == Output::Yaml
-        && let Ok(text) = serde_saphyr::to_string(v) {
-            return with_warnings(build(status, "application/yaml", full(text)), warnings);
-        }
+        && let Ok(text) = serde_saphyr::to_string(v)
+    {
+        return with_warnings(build(status, "application/yaml", full(text)), warnings);
+    }
     json(status, v, warnings)
 }
 
@@ -77,7 +83,10 @@ pub fn error(e: &ApiError) -> Response<ResponseBody> {
 }
 
 /// A streaming JSON response fed by a channel of chunks (watches).
-pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>, warnings: &[String]) -> Response<ResponseBody> {
+pub fn stream(
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    warnings: &[String],
+) -> Response<ResponseBody> {
     let s = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

@@ -2,6 +2,7 @@
 //! authorizing, and dispatching to the verb handlers in `rest/`.
 
 mod admission;
+mod binding;
 mod delete;
 mod read;
 mod review;
@@ -80,7 +81,12 @@ pub(crate) fn cache_resource(info: &ResourceInfo) -> String {
 /// until RBAC is served they may do anything.
 const CONTROL_PLANE_USERS: &[&str] = &["system:kube-controller-manager", "system:kube-scheduler"];
 
-fn authorize(identity: &Identity, verb: &str, info: &ResourceInfo, path: &ResourcePath) -> Result<(), ApiError> {
+fn authorize(
+    identity: &Identity,
+    verb: &str,
+    info: &ResourceInfo,
+    path: &ResourcePath,
+) -> Result<(), ApiError> {
     if identity.groups.iter().any(|g| g == "system:masters")
         || CONTROL_PLANE_USERS.contains(&identity.user.as_str())
     {
@@ -113,10 +119,14 @@ where
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(ApiError::too_large())
             } else {
-                Err(ApiError::bad_request(format!("reading the request body: {e}")))
+                Err(ApiError::bad_request(format!(
+                    "reading the request body: {e}"
+                )))
             }
         }
     }
@@ -126,13 +136,10 @@ where
 pub(crate) fn decode_object(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     let v: Value = match format {
         BodyFormat::Json => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(format!(
-                "couldn't get version/kind; json parse error: {e}"
-            ))
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
-        BodyFormat::Yaml => serde_saphyr::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
-        })?,
+        BodyFormat::Yaml => serde_saphyr::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         BodyFormat::Protobuf => krust_api::protobuf::decode_object(bytes)
             .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?,
         _ => {
@@ -253,8 +260,12 @@ where
                 read::list(server, &mut ctx).await
             }
         }
-        (&Method::GET | &Method::HEAD, true, None | Some("status")) => read::get(server, &mut ctx).await,
-        (&Method::GET | &Method::HEAD, true, Some("scale")) if ctx.info.subresources.scale.is_some() => {
+        (&Method::GET | &Method::HEAD, true, None | Some("status")) => {
+            read::get(server, &mut ctx).await
+        }
+        (&Method::GET | &Method::HEAD, true, Some("scale"))
+            if ctx.info.subresources.scale.is_some() =>
+        {
             scale::get(server, &mut ctx).await
         }
         (&Method::POST, false, None) if ctx.info.verbs == ["create"] => {
@@ -265,18 +276,50 @@ where
             let body = read_body(body, limit).await?;
             write::create(server, &mut ctx, &body, content_type.as_deref()).await
         }
-        (_, _, _) if ctx.info.verbs == ["create"] => Err(ApiError::method_not_allowed(parts.method.as_str(), &ctx.info.kind)),
+        (_, _, _) if ctx.info.verbs == ["create"] => Err(ApiError::method_not_allowed(
+            parts.method.as_str(),
+            &ctx.info.kind,
+        )),
+        (&Method::POST, true, Some("binding"))
+            if ctx.info.group.is_empty() && ctx.info.kind == "Pod" =>
+        {
+            let body = read_body(body, limit).await?;
+            binding::create(server, &mut ctx, &body, content_type.as_deref()).await
+        }
         (&Method::PUT, true, None) => {
             let body = read_body(body, limit).await?;
-            write::update(server, &mut ctx, &body, content_type.as_deref(), write::Mode::Main).await
+            write::update(
+                server,
+                &mut ctx,
+                &body,
+                content_type.as_deref(),
+                write::Mode::Main,
+            )
+            .await
         }
         (&Method::PUT, true, Some("status")) if ctx.info.subresources.status => {
             let body = read_body(body, limit).await?;
-            write::update(server, &mut ctx, &body, content_type.as_deref(), write::Mode::Status).await
+            write::update(
+                server,
+                &mut ctx,
+                &body,
+                content_type.as_deref(),
+                write::Mode::Status,
+            )
+            .await
         }
-        (&Method::PUT, true, Some("finalize")) if ctx.info.kind == "Namespace" && ctx.info.group.is_empty() => {
+        (&Method::PUT, true, Some("finalize"))
+            if ctx.info.kind == "Namespace" && ctx.info.group.is_empty() =>
+        {
             let body = read_body(body, limit).await?;
-            write::update(server, &mut ctx, &body, content_type.as_deref(), write::Mode::Finalize).await
+            write::update(
+                server,
+                &mut ctx,
+                &body,
+                content_type.as_deref(),
+                write::Mode::Finalize,
+            )
+            .await
         }
         (&Method::PUT, true, Some("scale")) if ctx.info.subresources.scale.is_some() => {
             let body = read_body(body, limit).await?;

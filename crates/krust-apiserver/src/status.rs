@@ -50,7 +50,12 @@ impl ApiError {
         Self::new(
             403,
             "Forbidden",
-            format!("{} \"{}\" is forbidden: {}", info.qualified_resource(), name, why),
+            format!(
+                "{} \"{}\" is forbidden: {}",
+                info.qualified_resource(),
+                name,
+                why
+            ),
         )
         .with_details(json!({"name": name, "group": info.group, "kind": info.plural}))
     }
@@ -156,7 +161,13 @@ impl ApiError {
 
     /// 422 with one cause per field error.
     pub fn invalid(info: &ResourceInfo, name: &str, errors: &[FieldError]) -> Self {
-        Self::invalid_kind(&info.qualified_kind(), &info.group, &info.kind, name, errors)
+        Self::invalid_kind(
+            &info.qualified_kind(),
+            &info.group,
+            &info.kind,
+            name,
+            errors,
+        )
     }
 
     pub fn invalid_kind(
@@ -221,7 +232,10 @@ impl From<krust_store::StoreError> for ApiError {
     fn from(e: krust_store::StoreError) -> Self {
         use krust_store::StoreError as E;
         match e {
-            E::Compacted { requested, compacted } => ApiError::gone(format!(
+            E::Compacted {
+                requested,
+                compacted,
+            } => ApiError::gone(format!(
                 "The resourceVersion for the provided list is too old: required revision {requested} has been compacted (compacted to {compacted})"
             )),
             E::FutureRevision { requested, .. } => ApiError::timeout(format!(
@@ -266,8 +280,14 @@ mod tests {
             e.message,
             "Deployment.apps \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0"
         );
-        assert_eq!(e.to_status()["details"]["causes"][0]["reason"], "FieldValueInvalid");
+        assert_eq!(
+            e.to_status()["details"]["causes"][0]["reason"],
+            "FieldValueInvalid"
+        );
         let cm = r.get("", "v1", "configmaps").unwrap();
-        assert_eq!(ApiError::already_exists(&cm, "x").message, "configmaps \"x\" already exists");
+        assert_eq!(
+            ApiError::already_exists(&cm, "x").message,
+            "configmaps \"x\" already exists"
+        );
     }
 }

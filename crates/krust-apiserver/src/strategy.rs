@@ -46,12 +46,12 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
         }
         ("", "Pod") => {
             let qos = qos_class(map.get("spec"));
-            let keep_static = map
-                .get("status")
-                .and_then(|s| s.get("phase"))
-                .is_some();
+            let keep_static = map.get("status").and_then(|s| s.get("phase")).is_some();
             if !keep_static {
-                map.insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
+                map.insert(
+                    "status".into(),
+                    json!({"phase": "Pending", "qosClass": qos}),
+                );
             } else if let Some(s) = map.get_mut("status").and_then(Value::as_object_mut) {
                 s.insert("qosClass".into(), json!(qos));
             }
@@ -65,9 +65,10 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
             if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
                 let fins = meta.entry("finalizers").or_insert_with(|| json!([]));
                 if let Some(list) = fins.as_array_mut()
-                    && !list.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER) {
-                        list.push(json!(crate::crd::CLEANUP_FINALIZER));
-                    }
+                    && !list.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER)
+                {
+                    list.push(json!(crate::crd::CLEANUP_FINALIZER));
+                }
             }
         }
         _ if info.subresources.status => {
@@ -111,7 +112,12 @@ pub fn normalize_secret(info: &ResourceInfo, obj: &mut Value) {
 pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        for k in [
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
             match old_meta.get(k) {
                 Some(v) => {
                     meta.insert(k.into(), v.clone());
@@ -121,11 +127,13 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
                 }
             }
         }
-        let uid_empty = meta.get("uid").and_then(Value::as_str).is_none_or(str::is_empty);
-        if uid_empty
-            && let Some(u) = old_meta.get("uid") {
-                meta.insert("uid".into(), u.clone());
-            }
+        let uid_empty = meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if uid_empty && let Some(u) = old_meta.get("uid") {
+            meta.insert("uid".into(), u.clone());
+        }
         meta.remove("selfLink");
     }
     let Some(map) = new.as_object_mut() else {
@@ -142,12 +150,13 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
         }
     }
     if (info.group.as_str(), info.kind.as_str()) == ("", "Namespace")
-        && let Some(f) = get_path(old, &["spec", "finalizers"]).cloned() {
-            let spec = map.entry("spec").or_insert_with(|| json!({}));
-            if let Some(spec) = spec.as_object_mut() {
-                spec.insert("finalizers".into(), f);
-            }
+        && let Some(f) = get_path(old, &["spec", "finalizers"]).cloned()
+    {
+        let spec = map.entry("spec").or_insert_with(|| json!({}));
+        if let Some(spec) = spec.as_object_mut() {
+            spec.insert("finalizers".into(), f);
         }
+    }
     if info.tracks_generation && spec_changed(new, old) {
         bump_generation(new, old);
     }
@@ -263,20 +272,30 @@ mod tests {
         new["spec"]["replicas"] = json!(3);
         prepare_for_update(&d, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 2);
-        let s = status_update(&json!({"spec": {"replicas": 100}, "status": {"replicas": 3}}), &old);
+        let s = status_update(
+            &json!({"spec": {"replicas": 100}, "status": {"replicas": 3}}),
+            &old,
+        );
         assert_eq!(s["spec"]["replicas"], 1);
         assert_eq!(s["status"]["replicas"], 3);
     }
 
     #[test]
     fn qos() {
-        assert_eq!(qos_class(Some(&json!({"containers": [{"name": "a"}]}))), "BestEffort");
         assert_eq!(
-            qos_class(Some(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]}))),
+            qos_class(Some(&json!({"containers": [{"name": "a"}]}))),
+            "BestEffort"
+        );
+        assert_eq!(
+            qos_class(Some(
+                &json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})
+            )),
             "Burstable"
         );
         assert_eq!(
-            qos_class(Some(&json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}))),
+            qos_class(Some(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            )),
             "Guaranteed"
         );
     }

@@ -313,7 +313,10 @@ impl WatchCache {
                         match w.tx.try_send(event.clone()) {
                             Ok(()) => true,
                             Err(mpsc::error::TrySendError::Full(_)) => {
-                                tracing::info!(watcher = w.id, "closing a watcher that fell behind");
+                                tracing::info!(
+                                    watcher = w.id,
+                                    "closing a watcher that fell behind"
+                                );
                                 false
                             }
                             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -373,7 +376,12 @@ impl WatchCache {
     }
 
     /// Registers a watcher on keys starting with `prefix`.
-    pub fn watch(&self, resource: &str, prefix: &str, from: WatchFrom) -> Result<WatchStart, TooOld> {
+    pub fn watch(
+        &self,
+        resource: &str,
+        prefix: &str,
+        from: WatchFrom,
+    ) -> Result<WatchStart, TooOld> {
         let state = self.state(resource);
         let mut st = lock(&state);
         let revision = self.consistent_rev(&st);
@@ -385,7 +393,9 @@ impl WatchCache {
                 .map(|(k, v)| {
                     Arc::new(CacheEvent {
                         kind: EventType::Added,
-                        revision: krust_api::meta::resource_version(v).parse().unwrap_or(revision),
+                        revision: krust_api::meta::resource_version(v)
+                            .parse()
+                            .unwrap_or(revision),
                         key: k.clone(),
                         object: v.clone(),
                         prev: None,
@@ -478,29 +488,54 @@ mod tests {
         let (items, rev) = cache.list("core/configmaps", "/registry/core/configmaps/");
         assert_eq!(items.len(), 1);
         let mut w = cache
-            .watch("core/configmaps", "/registry/core/configmaps/", WatchFrom::Revision(rev))
+            .watch(
+                "core/configmaps",
+                "/registry/core/configmaps/",
+                WatchFrom::Revision(rev),
+            )
             .unwrap();
         let kv = backend
             .create("/registry/core/configmaps/default/b", obj("b", 1))
             .await
             .unwrap();
-        assert!(cache.wait_for(kv.mod_revision, Duration::from_secs(5)).await);
+        assert!(
+            cache
+                .wait_for(kv.mod_revision, Duration::from_secs(5))
+                .await
+        );
         let ev = w.rx.recv().await.unwrap();
         assert_eq!(ev.kind, EventType::Added);
         assert_eq!(krust_api::meta::name(&ev.object), "b");
-        assert_eq!(krust_api::meta::resource_version(&ev.object), kv.mod_revision.to_string());
+        assert_eq!(
+            krust_api::meta::resource_version(&ev.object),
+            kv.mod_revision.to_string()
+        );
         // Overflow the window: an old revision is now too old.
         let mut last = kv.clone();
         for i in 0..5 {
             last = backend
-                .update("/registry/core/configmaps/default/b", obj("b", i + 2), last.mod_revision)
+                .update(
+                    "/registry/core/configmaps/default/b",
+                    obj("b", i + 2),
+                    last.mod_revision,
+                )
                 .await
                 .unwrap();
         }
-        assert!(cache.wait_for(last.mod_revision, Duration::from_secs(5)).await);
-        assert!(cache
-            .watch("core/configmaps", "/registry/core/configmaps/", WatchFrom::Revision(rev))
-            .is_err());
+        assert!(
+            cache
+                .wait_for(last.mod_revision, Duration::from_secs(5))
+                .await
+        );
+        assert!(
+            cache
+                .watch(
+                    "core/configmaps",
+                    "/registry/core/configmaps/",
+                    WatchFrom::Revision(rev)
+                )
+                .is_err()
+        );
         // The slow watcher (buffer 2, never read after the first) was cut off.
         let mut got = 0;
         while w.rx.recv().await.is_some() {

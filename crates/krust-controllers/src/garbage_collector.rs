@@ -5,6 +5,7 @@
 //! finalizer has its ownerReferences removed from its dependents first).
 
 use futures::StreamExt;
+use kube::Client;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions,
     PropagationPolicy,
@@ -12,7 +13,6 @@ use kube::api::{
 use kube::core::PartialObjectMeta as PartialObjectMetadata;
 use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::watcher::{self, Event};
-use kube::Client;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -73,7 +73,10 @@ impl Graph {
     fn insert(&mut self, uid: String, node: Node) {
         self.remove(&uid);
         for o in &node.owners {
-            self.dependents.entry(o.uid.clone()).or_default().insert(uid.clone());
+            self.dependents
+                .entry(o.uid.clone())
+                .or_default()
+                .insert(uid.clone());
         }
         self.nodes.insert(uid, node);
     }
@@ -144,7 +147,9 @@ impl GarbageCollector {
     fn observe(&self, change: Change, graph: &mut Graph, queue: &mut BTreeSet<String>) {
         match change {
             Change::Apply(ar, namespaced, obj) => {
-                let Some(uid) = obj.metadata.uid.clone() else { return };
+                let Some(uid) = obj.metadata.uid.clone() else {
+                    return;
+                };
                 let node = Node {
                     ar,
                     namespaced,
@@ -163,7 +168,9 @@ impl GarbageCollector {
                 graph.insert(uid, node);
             }
             Change::Delete(obj) => {
-                let Some(uid) = obj.metadata.uid.clone() else { return };
+                let Some(uid) = obj.metadata.uid.clone() else {
+                    return;
+                };
                 if let Some(node) = graph.remove(&uid) {
                     for o in &node.owners {
                         queue.insert(o.uid.clone());
@@ -200,11 +207,20 @@ impl GarbageCollector {
                 }
                 let namespaced = caps.scope == Scope::Namespaced;
                 let ar = Arc::new(ar);
-                kinds.insert((ar.api_version.clone(), ar.kind.clone()), (ar.clone(), namespaced));
+                kinds.insert(
+                    (ar.api_version.clone(), ar.kind.clone()),
+                    (ar.clone(), namespaced),
+                );
                 // Owners may be named at any served version of their group.
                 for v in group.versions() {
-                    let av = if ar.group.is_empty() { v.to_string() } else { format!("{}/{}", ar.group, v) };
-                    kinds.entry((av, ar.kind.clone())).or_insert((ar.clone(), namespaced));
+                    let av = if ar.group.is_empty() {
+                        v.to_string()
+                    } else {
+                        format!("{}/{}", ar.group, v)
+                    };
+                    kinds
+                        .entry((av, ar.kind.clone()))
+                        .or_insert((ar.clone(), namespaced));
                 }
                 let key = format!("{}/{}", ar.group, ar.plural);
                 if !watched.insert(key) {
@@ -278,11 +294,17 @@ impl GarbageCollector {
         graph: &Graph,
         kinds: &HashMap<(String, String), (Arc<ApiResource>, bool)>,
     ) -> Result<(), kube::Error> {
-        let Some(node) = graph.nodes.get(uid) else { return Ok(()) };
+        let Some(node) = graph.nodes.get(uid) else {
+            return Ok(());
+        };
         let deps: Vec<(&String, &Node)> = graph
             .dependents
             .get(uid)
-            .map(|s| s.iter().filter_map(|d| graph.nodes.get(d).map(|n| (d, n))).collect())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|d| graph.nodes.get(d).map(|n| (d, n)))
+                    .collect()
+            })
             .unwrap_or_default();
         if node.deleting && node.finalizers.iter().any(|f| f == ORPHAN) {
             for (_, dep) in &deps {
@@ -336,7 +358,10 @@ impl GarbageCollector {
         }
         let mut absent = Vec::new();
         for o in &node.owners {
-            if !self.owner_exists(o, node.namespace.as_deref(), graph, kinds).await {
+            if !self
+                .owner_exists(o, node.namespace.as_deref(), graph, kinds)
+                .await
+            {
                 absent.push(o.uid.clone());
             }
         }

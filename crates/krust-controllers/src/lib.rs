@@ -11,7 +11,11 @@ pub const CONTROLLERS: &[&str] = &["garbagecollector", "namespace"];
 /// Whether `name` is enabled by a `--controllers` value: a comma-separated list where `*`
 /// enables every controller, `foo` enables foo, and `-foo` disables foo (upstream's syntax).
 pub fn is_enabled(spec: &str, name: &str) -> bool {
-    let items: Vec<&str> = spec.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let items: Vec<&str> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     if items.iter().any(|i| *i == format!("-{name}")) {
         return false;
     }

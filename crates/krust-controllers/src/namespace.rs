@@ -101,7 +101,10 @@ impl NamespaceController {
                 if obj.metadata.deletion_timestamp.is_some() {
                     continue;
                 }
-                match api.delete(&obj.name_any(), &DeleteParams::background()).await {
+                match api
+                    .delete(&obj.name_any(), &DeleteParams::background())
+                    .await
+                {
                     Ok(_) => {}
                     Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
                     Err(e) => return Err(e),
@@ -115,10 +118,10 @@ impl NamespaceController {
         let Some(mut ns_obj) = api.get_opt(ns).await? else {
             return Ok(true);
         };
-        if let Some(spec) = ns_obj.spec.as_mut() {
-            if let Some(f) = spec.finalizers.as_mut() {
-                f.retain(|x| x != FINALIZER);
-            }
+        if let Some(spec) = ns_obj.spec.as_mut()
+            && let Some(f) = spec.finalizers.as_mut()
+        {
+            f.retain(|x| x != FINALIZER);
         }
         match api
             .replace_subresource("finalize", ns, &PostParams::default(), &ns_obj)

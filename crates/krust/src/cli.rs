@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "krust", version, about = "A Kubernetes-compatible cluster in one binary")]
+#[command(
+    name = "krust",
+    version,
+    about = "A Kubernetes-compatible cluster in one binary"
+)]
 pub struct Cli {
     /// Log filter: a level (`info`, `debug`) or targets (`krust_apiserver=debug,info`).
     /// (default: `info`; `warn` for `bench`).

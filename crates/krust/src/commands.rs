@@ -10,7 +10,10 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Version => {
-            println!("krust version {} (Kubernetes v1.33)", env!("CARGO_PKG_VERSION"));
+            println!(
+                "krust version {} (Kubernetes v1.33)",
+                env!("CARGO_PKG_VERSION")
+            );
             Ok(())
         }
         Command::Kubeconfig(args) => kubeconfig::run(&args),
@@ -20,5 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -11,9 +11,11 @@ pub fn init(level: &str) {
         .parse()
         .unwrap_or_else(|_| Targets::new().with_default(tracing::Level::INFO));
     let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer()
+        .with(
+            tracing_subscriber::fmt::layer()
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .with_writer(std::io::stderr))
+                .with_writer(std::io::stderr),
+        )
         .with(filter)
         .try_init();
 }

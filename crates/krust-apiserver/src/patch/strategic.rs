@@ -366,7 +366,7 @@ fn merge_patch_into_original(
                 return Err(StrategicPatchError::BadArgType {
                     expected: GO_SLICE,
                     actual: go_type_name(&other),
-                })
+                });
             }
         };
         let field = extract_key(&key, SET_ELEMENT_ORDER_PREFIX)?;
@@ -377,7 +377,7 @@ fn merge_patch_into_original(
                 return Err(StrategicPatchError::BadArgType {
                     expected: GO_SLICE,
                     actual: go_type_name(other),
-                })
+                });
             }
         };
         let patch_list = match patch.get(&field) {
@@ -387,7 +387,7 @@ fn merge_patch_into_original(
                 return Err(StrategicPatchError::BadArgType {
                     expected: GO_SLICE,
                     actual: go_type_name(other),
-                })
+                });
             }
         };
         let meta = lookup(schema, &field, true)?;
@@ -552,7 +552,7 @@ fn merge_slice(
                 return Err(StrategicPatchError::BadArgType {
                     expected: GO_MAP,
                     actual: go_type_name(&other),
-                })
+                });
             }
         };
         match m.get(DIRECTIVE_MARKER) {
@@ -564,7 +564,7 @@ fn merge_slice(
                         return Err(StrategicPatchError::NoMergeKey {
                             map: go_fmt_map(&m),
                             key: merge_key.to_string(),
-                        })
+                        });
                     }
                 },
                 Some(REPLACE_DIRECTIVE) => replace = true,
@@ -573,7 +573,7 @@ fn merge_slice(
                     return Err(StrategicPatchError::BadPatchType {
                         directive: go_fmt(directive),
                         map: go_fmt_map(&m),
-                    })
+                    });
                 }
             },
         }
@@ -1198,7 +1198,7 @@ fn slice_element_type(lists: &[&[Value]]) -> Result<Kind> {
             Some(p) if p != k => {
                 return Err(StrategicPatchError::ListElementTypesNotIdentical(
                     go_fmt_lists(lists),
-                ))
+                ));
             }
             Some(_) => {}
         }
@@ -1828,9 +1828,11 @@ mod tests {
             );
         }
         assert!(on_pod("[1]").unwrap_err().is_bad_request());
-        assert!(!on_pod(r#"{"metadata":{"$patch":"nope"}}"#)
-            .unwrap_err()
-            .is_bad_request());
+        assert!(
+            !on_pod(r#"{"metadata":{"$patch":"nope"}}"#)
+                .unwrap_err()
+                .is_bad_request()
+        );
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Built-in admission: NamespaceLifecycle (no objects in missing or terminating namespaces)
 //! and the Service allocations (cluster IPs and node ports) done on create and update.
 
+use crate::ApiServer;
 use crate::allocator::{AllocError, ServiceAllocator, cluster_ips, node_ports};
 use crate::status::ApiError;
 use crate::watch_cache::decode_stored;
-use crate::ApiServer;
 use krust_api::{FieldError, ResourceInfo};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
@@ -84,12 +84,16 @@ pub(crate) fn allocate_service(
     if !is_external {
         let mut wanted = svc["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
         if wanted.is_empty() {
-            wanted = svc["spec"]["clusterIPs"][0].as_str().unwrap_or("").to_string();
+            wanted = svc["spec"]["clusterIPs"][0]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
         }
         if wanted.is_empty()
-            && let Some(ip) = old_ips.first() {
-                wanted = ip.clone();
-            }
+            && let Some(ip) = old_ips.first()
+        {
+            wanted = ip.clone();
+        }
         let ip = if wanted == "None" {
             Some("None".to_string())
         } else if !wanted.is_empty() && old_ips.contains(&wanted) {
@@ -117,11 +121,17 @@ pub(crate) fn allocate_service(
                 }
                 Err(e) => {
                     let detail = match (&e, requested) {
-                        (AllocError::Full, _) => "failed to allocate a serviceIP: range is full".to_string(),
+                        (AllocError::Full, _) => {
+                            "failed to allocate a serviceIP: range is full".to_string()
+                        }
                         (_, Some(r)) => format!("failed to allocate IP {r}: {e}"),
                         _ => e.to_string(),
                     };
-                    errors.push(FieldError::invalid("spec.clusterIPs", json!([wanted]), detail));
+                    errors.push(FieldError::invalid(
+                        "spec.clusterIPs",
+                        json!([wanted]),
+                        detail,
+                    ));
                     None
                 }
             }
@@ -154,10 +164,14 @@ pub(crate) fn allocate_service(
                 let result = match (reuse, explicit) {
                     (Some(n), _) => Ok(n),
                     (None, Some(n)) => match u16::try_from(n) {
-                        Ok(n) => alloc.allocate_node_port(Some(n)).inspect(|n| taken.ports.push(*n)),
+                        Ok(n) => alloc
+                            .allocate_node_port(Some(n))
+                            .inspect(|n| taken.ports.push(*n)),
                         Err(_) => Err(AllocError::PortOutOfRange(0, 0)),
                     },
-                    (None, None) => alloc.allocate_node_port(None).inspect(|n| taken.ports.push(*n)),
+                    (None, None) => alloc
+                        .allocate_node_port(None)
+                        .inspect(|n| taken.ports.push(*n)),
                 };
                 match result {
                     Ok(n) => {
@@ -212,16 +226,21 @@ mod tests {
     #[test]
     fn service_allocation() {
         let a = ServiceAllocator::new(Ipv4Net::parse("10.43.0.0/24").unwrap(), (30000, 30010));
-        let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut svc =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         let got = allocate_service(&a, &mut svc, None).unwrap();
         assert_eq!(got.ips.len(), 1);
         assert!(svc["spec"]["ports"][0]["nodePort"].as_u64().is_some());
         // An update without clusterIP or nodePort keeps the old ones.
-        let mut upd = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
+        let mut upd =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP"}]}});
         let got2 = allocate_service(&a, &mut upd, Some(&svc)).unwrap();
         assert!(got2.ips.is_empty() && got2.ports.is_empty());
         assert_eq!(upd["spec"]["clusterIP"], svc["spec"]["clusterIP"]);
-        assert_eq!(upd["spec"]["ports"][0]["nodePort"], svc["spec"]["ports"][0]["nodePort"]);
+        assert_eq!(
+            upd["spec"]["ports"][0]["nodePort"],
+            svc["spec"]["ports"][0]["nodePort"]
+        );
         // A taken IP is refused with a field error.
         let mut dup = json!({"spec": {"clusterIP": svc["spec"]["clusterIP"].clone(), "ports": []}});
         let errs = allocate_service(&a, &mut dup, None).unwrap_err();

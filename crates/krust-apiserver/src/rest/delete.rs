@@ -5,11 +5,11 @@
 
 use super::read::{Filter, list_objects};
 use super::{Ctx, parse_rv};
+use crate::ApiServer;
 use crate::object::render;
 use crate::response::{self, ResponseBody};
 use crate::status::{ApiError, success_status};
 use crate::watch_cache::decode_stored;
-use crate::ApiServer;
 use http::Response;
 use krust_api::meta::{finalizers, is_deleting, uid};
 use krust_api::{FieldError, ResourceInfo};
@@ -42,11 +42,14 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         o.propagation = v["propagationPolicy"].as_str().map(str::to_string);
         o.grace = v["gracePeriodSeconds"].as_i64();
         o.uid = v["preconditions"]["uid"].as_str().map(str::to_string);
-        o.resource_version = v["preconditions"]["resourceVersion"].as_str().map(str::to_string);
+        o.resource_version = v["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
         if let Some(orphan) = v["orphanDependents"].as_bool()
-            && o.propagation.is_none() {
-                o.propagation = Some(if orphan { "Orphan" } else { "Background" }.into());
-            }
+            && o.propagation.is_none()
+        {
+            o.propagation = Some(if orphan { "Orphan" } else { "Background" }.into());
+        }
         if let Some(d) = v["dryRun"].as_array() {
             o.dry_run = d.iter().any(|x| x == "All");
         }
@@ -55,26 +58,27 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         o.propagation = Some(p.to_string());
     }
     if let Some(g) = ctx.query.non_empty("gracePeriodSeconds") {
-        o.grace = Some(
-            g.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds: {g:?}")))?,
-        );
+        o.grace =
+            Some(g.parse().map_err(|_| {
+                ApiError::bad_request(format!("invalid gracePeriodSeconds: {g:?}"))
+            })?);
     }
     o.dry_run |= ctx.dry_run()?;
     if let Some(p) = &o.propagation
-        && !matches!(p.as_str(), "Orphan" | "Foreground" | "Background") {
-            return Err(ApiError::invalid_kind(
-                "DeleteOptions.meta.k8s.io",
-                "meta.k8s.io",
-                "DeleteOptions",
-                "",
-                &[FieldError::not_supported(
-                    "propagationPolicy",
-                    json!(p),
-                    &["Foreground", "Background", "Orphan"],
-                )],
-            ));
-        }
+        && !matches!(p.as_str(), "Orphan" | "Foreground" | "Background")
+    {
+        return Err(ApiError::invalid_kind(
+            "DeleteOptions.meta.k8s.io",
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            &[FieldError::not_supported(
+                "propagationPolicy",
+                json!(p),
+                &["Foreground", "Background", "Orphan"],
+            )],
+        ));
+    }
     Ok(o)
 }
 
@@ -93,7 +97,11 @@ async fn delete_one(
     opts: &DeleteOptions,
 ) -> Result<Deleted, ApiError> {
     if info.group.is_empty() && info.kind == "Namespace" && PROTECTED_NAMESPACES.contains(&name) {
-        return Err(ApiError::forbidden(info, name, "this namespace may not be deleted"));
+        return Err(ApiError::forbidden(
+            info,
+            name,
+            "this namespace may not be deleted",
+        ));
     }
     for _ in 0..8 {
         let cur = server
@@ -102,26 +110,32 @@ async fn delete_one(
             .get(key)
             .await?
             .ok_or_else(|| ApiError::not_found(info, name))?;
-        let obj = decode_stored(&cur).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+        let obj = decode_stored(&cur)
+            .ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
         if let Some(u) = &opts.uid
-            && u != uid(&obj) {
-                return Err(ApiError::conflict_because(
-                    info,
-                    name,
-                    &format!("Precondition failed: UID in precondition: {u}, UID in object meta: {}", uid(&obj)),
-                ));
-            }
+            && u != uid(&obj)
+        {
+            return Err(ApiError::conflict_because(
+                info,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {u}, UID in object meta: {}",
+                    uid(&obj)
+                ),
+            ));
+        }
         if let Some(rv) = &opts.resource_version
-            && *rv != cur.mod_revision.to_string() {
-                return Err(ApiError::conflict_because(
-                    info,
-                    name,
-                    &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        cur.mod_revision
-                    ),
-                ));
-            }
+            && *rv != cur.mod_revision.to_string()
+        {
+            return Err(ApiError::conflict_because(
+                info,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    cur.mod_revision
+                ),
+            ));
+        }
         let mut fins = finalizers(&obj);
         match opts.propagation.as_deref() {
             Some("Orphan") => {
@@ -143,8 +157,13 @@ async fn delete_one(
         }
         let is_pod = info.group.is_empty() && info.kind == "Pod";
         let is_ns = info.group.is_empty() && info.kind == "Namespace";
-        let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-        let phase_done = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let bound = obj["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let phase_done = matches!(
+            obj["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        );
         let grace = if is_pod && bound && !phase_done {
             let g = opts
                 .grace
@@ -159,7 +178,10 @@ async fn delete_one(
         } else {
             0
         };
-        let ns_pending = is_ns && obj["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+        let ns_pending = is_ns
+            && obj["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty());
         if !fins.is_empty() || grace > 0 || ns_pending {
             let mut new = obj.clone();
             if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -188,7 +210,11 @@ async fn delete_one(
             match server
                 .state
                 .backend
-                .update(key, crate::object::encode_for_storage(&new)?, cur.mod_revision)
+                .update(
+                    key,
+                    crate::object::encode_for_storage(&new)?,
+                    cur.mod_revision,
+                )
                 .await
             {
                 Ok(kv) => {
@@ -203,7 +229,12 @@ async fn delete_one(
         if opts.dry_run {
             return Ok(Deleted::Now(obj));
         }
-        match server.state.backend.delete(key, Some(cur.mod_revision)).await {
+        match server
+            .state
+            .backend
+            .delete(key, Some(cur.mod_revision))
+            .await
+        {
             Ok(kv) => {
                 if info.group.is_empty() && info.kind == "Service" {
                     server.state.allocator.release_service(&obj);
@@ -221,18 +252,35 @@ async fn delete_one(
 }
 
 /// Deletes one object with default options (used by controllers inside the API server).
-pub(crate) async fn delete_object(server: &ApiServer, info: &ResourceInfo, key: &str, name: &str) -> Result<(), ApiError> {
-    delete_one(server, info, key, name, &DeleteOptions::default()).await.map(|_| ())
+pub(crate) async fn delete_object(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    key: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    delete_one(server, info, key, name, &DeleteOptions::default())
+        .await
+        .map(|_| ())
 }
 
-pub(crate) async fn delete(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn delete(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+    body: &[u8],
+) -> Result<Response<ResponseBody>, ApiError> {
     let opts = parse_options(ctx, body)?;
     let info = ctx.info.clone();
     let name = ctx.name().to_string();
     match delete_one(server, &info, &ctx.key(), &name, &opts).await? {
-        Deleted::Pending(obj) => Ok(response::object(200, &render(&info, &obj), ctx.output, &ctx.warnings)),
+        Deleted::Pending(obj) => Ok(response::object(
+            200,
+            &render(&info, &obj),
+            ctx.output,
+            &ctx.warnings,
+        )),
         Deleted::Now(obj) => {
-            let returns_object = info.group.is_empty() && matches!(info.kind.as_str(), "Pod" | "Namespace" | "Service");
+            let returns_object = info.group.is_empty()
+                && matches!(info.kind.as_str(), "Pod" | "Namespace" | "Service");
             let body = if returns_object {
                 render(&info, &obj)
             } else {

@@ -4,12 +4,12 @@
 
 use super::table::{include_of, table};
 use super::{Ctx, parse_rv};
+use crate::ApiServer;
 use crate::negotiate::Output;
 use crate::object::{partial_metadata, render};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
 use crate::watch_cache::decode_stored;
-use crate::ApiServer;
 use base64::Engine;
 use http::Response;
 use krust_api::fields::FieldSelector;
@@ -68,7 +68,10 @@ pub(crate) fn render_one(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
     })
 }
 
-pub(crate) async fn get(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn get(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+) -> Result<Response<ResponseBody>, ApiError> {
     let key = ctx.key();
     let obj = match parse_rv(ctx.query.get("resourceVersion"))? {
         None => {
@@ -141,7 +144,11 @@ async fn list_from_storage(
     let mut items = Vec::new();
     let mut rev = at;
     loop {
-        let want = if limit == 0 { 0 } else { (limit - items.len()).max(64) };
+        let want = if limit == 0 {
+            0
+        } else {
+            (limit - items.len()).max(64)
+        };
         let page = server
             .state
             .backend
@@ -155,7 +162,9 @@ async fn list_from_storage(
         rev = Some(page.revision);
         let n = page.kvs.len();
         for (i, kv) in page.kvs.iter().enumerate() {
-            let Some(obj) = decode_stored(kv) else { continue };
+            let Some(obj) = decode_stored(kv) else {
+                continue;
+            };
             if filter.matches(&obj) {
                 items.push(Arc::new(obj));
             }
@@ -181,7 +190,11 @@ async fn list_from_storage(
 }
 
 /// Lists matching objects as the query asks (cache or storage, consistency, pagination).
-pub(crate) async fn list_objects(server: &ApiServer, ctx: &Ctx, filter: &Filter) -> Result<Listed, ApiError> {
+pub(crate) async fn list_objects(
+    server: &ApiServer,
+    ctx: &Ctx,
+    filter: &Filter,
+) -> Result<Listed, ApiError> {
     let prefix = ctx.info.namespace_prefix(ctx.namespace());
     let limit: usize = match ctx.query.non_empty("limit") {
         Some(l) => l
@@ -200,9 +213,20 @@ pub(crate) async fn list_objects(server: &ApiServer, ctx: &Ctx, filter: &Filter)
         }
         let token = decode_continue(c)?;
         if !token.start.starts_with(&prefix) {
-            return Err(ApiError::bad_request("continue key is not valid: key does not match the request"));
+            return Err(ApiError::bad_request(
+                "continue key is not valid: key does not match the request",
+            ));
         }
-        return match list_from_storage(server, &prefix, Some(token.rv), Some(token.start), limit, filter).await {
+        return match list_from_storage(
+            server,
+            &prefix,
+            Some(token.rv),
+            Some(token.start),
+            limit,
+            filter,
+        )
+        .await
+        {
             Err(e) if e.code == 410 => Err(ApiError::gone(CONTINUE_TOO_OLD)),
             other => other,
         };
@@ -234,7 +258,10 @@ pub(crate) async fn list_objects(server: &ApiServer, ctx: &Ctx, filter: &Filter)
     })
 }
 
-pub(crate) async fn list(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn list(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+) -> Result<Response<ResponseBody>, ApiError> {
     let filter = Filter::from_ctx(ctx)?;
     let listed = list_objects(server, ctx, &filter).await?;
     let mut meta = json!({"resourceVersion": listed.revision.to_string()});
@@ -274,7 +301,10 @@ mod tests {
     fn continue_tokens_round_trip() {
         let t = encode_continue(42, "/registry/core/pods/default/a");
         let d = decode_continue(&t).unwrap();
-        assert_eq!((d.rv, d.start.as_str()), (42, "/registry/core/pods/default/a"));
+        assert_eq!(
+            (d.rv, d.start.as_str()),
+            (42, "/registry/core/pods/default/a")
+        );
         assert!(decode_continue("!!!").is_err());
         assert!(decode_continue("e30").is_err());
     }

@@ -3,10 +3,10 @@
 //! `kubectl auth can-i` asks) and `SelfSubjectReview` (`kubectl auth whoami`).
 
 use super::{Ctx, decode_object};
+use crate::Identity;
 use crate::negotiate::{BodyFormat, body_format};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
-use crate::Identity;
 use http::Response;
 use serde_json::{Value, json};
 
@@ -19,7 +19,11 @@ fn identity_of(spec: &Value) -> Identity {
         user: spec["user"].as_str().unwrap_or("").to_string(),
         groups: spec["groups"]
             .as_array()
-            .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
@@ -33,10 +37,28 @@ fn allowed(who: &Identity) -> (bool, &'static str) {
     }
 }
 
-pub(crate) async fn create(ctx: &mut Ctx, body: &[u8], content_type: Option<&str>) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn create(
+    ctx: &mut Ctx,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
-        .ok_or_else(|| ApiError::unsupported_media_type(content_type.unwrap_or(""), &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]))?;
+        .filter(|f| {
+            matches!(
+                f,
+                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
+            )
+        })
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                content_type.unwrap_or(""),
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
+            )
+        })?;
     let mut obj = decode_object(body, format)?;
     obj["apiVersion"] = json!(ctx.info.api_version());
     obj["kind"] = json!(ctx.info.kind);
@@ -54,7 +76,11 @@ pub(crate) async fn create(ctx: &mut Ctx, body: &[u8], content_type: Option<&str
                 return Err(ApiError::invalid(
                     &ctx.info,
                     "",
-                    &[krust_api::FieldError::invalid("spec.user", json!(""), "at least one of user or group must be specified")],
+                    &[krust_api::FieldError::invalid(
+                        "spec.user",
+                        json!(""),
+                        "at least one of user or group must be specified",
+                    )],
                 ));
             }
             let (ok, reason) = allowed(&who);
@@ -71,7 +97,9 @@ pub(crate) async fn create(ctx: &mut Ctx, body: &[u8], content_type: Option<&str
                 json!({"resourceRules": [], "nonResourceRules": [], "incomplete": false})
             }
         }
-        "SelfSubjectReview" => json!({"userInfo": {"username": ctx.identity.user, "groups": ctx.identity.groups}}),
+        "SelfSubjectReview" => {
+            json!({"userInfo": {"username": ctx.identity.user, "groups": ctx.identity.groups}})
+        }
         _ => return Err(ApiError::method_not_allowed("POST", &ctx.info.kind)),
     };
     obj["status"] = status;

@@ -3,10 +3,10 @@
 
 use super::write::{Attempt, Mode, commit_update, load};
 use super::{Ctx, decode_object};
+use crate::ApiServer;
 use crate::negotiate::{BodyFormat, body_format};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
-use crate::ApiServer;
 use http::Response;
 use krust_api::meta::{get_dotted, get_path, resource_version, set_dotted};
 use krust_api::selector::LabelSelector;
@@ -17,16 +17,30 @@ use serde_json::{Value, json};
 pub(crate) fn scale_view(info: &ResourceInfo, obj: &Value) -> Value {
     let paths = info.subresources.scale.clone();
     let (spec_path, status_path, selector_path) = match &paths {
-        Some(p) => (p.spec_replicas.as_str(), p.status_replicas.as_str(), p.label_selector.clone()),
+        Some(p) => (
+            p.spec_replicas.as_str(),
+            p.status_replicas.as_str(),
+            p.label_selector.clone(),
+        ),
         None => (".spec.replicas", ".status.replicas", None),
     };
     let selector = if info.group == "apps" || info.group.is_empty() {
         LabelSelector::from_structured(get_path(obj, &["spec", "selector"]))
-            .map(|s| if s.nothing { String::new() } else { s.to_string() })
+            .map(|s| {
+                if s.nothing {
+                    String::new()
+                } else {
+                    s.to_string()
+                }
+            })
             .unwrap_or_default()
     } else {
         selector_path
-            .and_then(|p| get_dotted(obj, &p).and_then(Value::as_str).map(str::to_string))
+            .and_then(|p| {
+                get_dotted(obj, &p)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_default()
     };
     let meta = &obj["metadata"];
@@ -39,7 +53,8 @@ pub(crate) fn scale_view(info: &ResourceInfo, obj: &Value) -> Value {
     if let Some(ns) = meta.get("namespace") {
         m["namespace"] = ns.clone();
     }
-    let mut status = json!({"replicas": get_dotted(obj, status_path).and_then(Value::as_i64).unwrap_or(0)});
+    let mut status =
+        json!({"replicas": get_dotted(obj, status_path).and_then(Value::as_i64).unwrap_or(0)});
     if !selector.is_empty() {
         status["selector"] = json!(selector);
     }
@@ -53,12 +68,18 @@ pub(crate) fn scale_view(info: &ResourceInfo, obj: &Value) -> Value {
 }
 
 /// The stored object with the replica count of a Scale written into it.
-pub(crate) fn apply_scale(info: &ResourceInfo, old: &Value, scale: &Value) -> Result<Value, ApiError> {
+pub(crate) fn apply_scale(
+    info: &ResourceInfo,
+    old: &Value,
+    scale: &Value,
+) -> Result<Value, ApiError> {
     let name = krust_api::meta::name(old);
     let replicas = match scale.get("spec").and_then(|s| s.get("replicas")) {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_i64().ok_or_else(|| {
-            ApiError::bad_request(format!("Scale.autoscaling \"{name}\" is invalid: spec.replicas must be an integer"))
+            ApiError::bad_request(format!(
+                "Scale.autoscaling \"{name}\" is invalid: spec.replicas must be an integer"
+            ))
         })?,
     };
     if replicas < 0 {
@@ -67,7 +88,11 @@ pub(crate) fn apply_scale(info: &ResourceInfo, old: &Value, scale: &Value) -> Re
             "autoscaling",
             "Scale",
             name,
-            &[FieldError::invalid("spec.replicas", json!(replicas), "must be greater than or equal to 0")],
+            &[FieldError::invalid(
+                "spec.replicas",
+                json!(replicas),
+                "must be greater than or equal to 0",
+            )],
         ));
     }
     let path = info
@@ -81,9 +106,17 @@ pub(crate) fn apply_scale(info: &ResourceInfo, old: &Value, scale: &Value) -> Re
     Ok(new)
 }
 
-pub(crate) async fn get(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn get(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+) -> Result<Response<ResponseBody>, ApiError> {
     let (_, obj) = load(server, &ctx.info, &ctx.key(), ctx.name()).await?;
-    Ok(response::object(200, &scale_view(&ctx.info, &obj), ctx.output, &ctx.warnings))
+    Ok(response::object(
+        200,
+        &scale_view(&ctx.info, &obj),
+        ctx.output,
+        &ctx.warnings,
+    ))
 }
 
 pub(crate) async fn update(
@@ -93,8 +126,22 @@ pub(crate) async fn update(
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
-        .ok_or_else(|| ApiError::unsupported_media_type(content_type.unwrap_or(""), &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]))?;
+        .filter(|f| {
+            matches!(
+                f,
+                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
+            )
+        })
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                content_type.unwrap_or(""),
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
+            )
+        })?;
     let dry_run = ctx.dry_run()?;
     let scale = decode_object(body, format)?;
     let info = ctx.info.clone();
@@ -106,10 +153,19 @@ pub(crate) async fn update(
             return Err(ApiError::conflict(&info, &name));
         }
         let new = apply_scale(&info, &old, &scale)?;
-        let opts = super::write::WriteOpts { dry_run, manager: Some(&ctx.manager) };
-        match commit_update(server, &info, &cur, &old, new, Mode::Main, &opts, Some("scale")).await? {
+        let opts = super::write::WriteOpts {
+            dry_run,
+            manager: Some(&ctx.manager),
+            subresource: Some("scale"),
+        };
+        match commit_update(server, &info, &cur, &old, new, Mode::Main, &opts).await? {
             Attempt::Done(stored) => {
-                return Ok(response::object(200, &scale_view(&info, &stored), ctx.output, &ctx.warnings));
+                return Ok(response::object(
+                    200,
+                    &scale_view(&info, &stored),
+                    ctx.output,
+                    &ctx.warnings,
+                ));
             }
             Attempt::Conflict if wanted_rv.is_empty() => continue,
             Attempt::Conflict => return Err(ApiError::conflict(&info, &name)),

@@ -98,7 +98,10 @@ fn column_definitions(ctx: &Ctx) -> Value {
 
 fn row(ctx: &Ctx, obj: &Value, include: Include, v1beta1: bool) -> Value {
     let cells = match &ctx.info.custom {
-        Some(custom) => custom_columns(custom).iter().map(|c| custom_cell(c, obj)).collect(),
+        Some(custom) => custom_columns(custom)
+            .iter()
+            .map(|c| custom_cell(c, obj))
+            .collect(),
         None => krust_api::table::cells(&ctx.info.group, &ctx.info.kind, obj),
     };
     let mut r = json!({ "cells": cells });

@@ -6,12 +6,12 @@
 use super::read::{Filter, too_large_rv};
 use super::table::{Include, include_of, table};
 use super::{Ctx, parse_rv};
+use crate::ApiServer;
 use crate::negotiate::Output;
 use crate::object::{partial_metadata, render};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
 use crate::watch_cache::{CacheEvent, EventType, TooOld, WatchFrom};
-use crate::ApiServer;
 use bytes::Bytes;
 use http::Response;
 use serde_json::{Value, json};
@@ -83,7 +83,9 @@ impl Encoder {
                 "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
                 "metadata": meta,
             }),
-            _ => json!({"kind": self.ctx.info.kind, "apiVersion": self.ctx.info.api_version(), "metadata": meta}),
+            _ => {
+                json!({"kind": self.ctx.info.kind, "apiVersion": self.ctx.info.api_version(), "metadata": meta})
+            }
         };
         line("BOOKMARK", &obj)
     }
@@ -101,13 +103,17 @@ fn random_timeout() -> Duration {
     Duration::from_secs(1800 + u64::from(u16::from_le_bytes(b)) % 1800)
 }
 
-pub(crate) async fn serve(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<ResponseBody>, ApiError> {
+pub(crate) async fn serve(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+) -> Result<Response<ResponseBody>, ApiError> {
     let filter = Filter::from_ctx(ctx)?;
     let include = include_of(ctx)?;
     let rv = parse_rv(ctx.query.get("resourceVersion"))?;
     let send_initial = ctx.query.flag("sendInitialEvents");
     let bookmarks = ctx.query.flag("allowWatchBookmarks");
-    if send_initial && !(bookmarks && ctx.query.get("resourceVersionMatch") == Some("NotOlderThan")) {
+    if send_initial && !(bookmarks && ctx.query.get("resourceVersionMatch") == Some("NotOlderThan"))
+    {
         return Err(ApiError::invalid_kind(
             "ListOptions.meta.k8s.io",
             "meta.k8s.io",
@@ -167,10 +173,9 @@ pub(crate) async fn serve(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<
     let start = match cache.watch(&resource, &prefix, from) {
         Ok(s) => s,
         Err(TooOld { requested, oldest }) => {
-            let status = ApiError::gone(format!(
-                "too old resource version: {requested} ({oldest})"
-            ))
-            .to_status();
+            let status =
+                ApiError::gone(format!("too old resource version: {requested} ({oldest})"))
+                    .to_status();
             let _ = tx.try_send(line("ERROR", &status));
             drop(tx);
             return Ok(response::stream(rx, &warnings));
@@ -186,10 +191,11 @@ pub(crate) async fn serve(server: &ApiServer, ctx: &mut Ctx) -> Result<Response<
         let mut ok = true;
         for ev in &start.initial {
             if let Some(b) = enc.event(ev)
-                && tx.send(b).await.is_err() {
-                    ok = false;
-                    break;
-                }
+                && tx.send(b).await.is_err()
+            {
+                ok = false;
+                break;
+            }
         }
         if ok && send_initial {
             ok = tx.send(enc.bookmark(start.revision, true)).await.is_ok();

@@ -5,13 +5,13 @@
 use super::admission::{Allocation, allocate_service, namespace_lifecycle, release_dropped};
 use super::read::render_one;
 use super::{Ctx, decode_object};
+use crate::ApiServer;
 use crate::negotiate::{BodyFormat, body_format};
 use crate::object::{encode_for_storage, generate_name, semantically_equal};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
 use crate::strategy;
 use crate::watch_cache::decode_stored;
-use crate::ApiServer;
 use http::Response;
 use krust_api::meta::{get_str, resource_version};
 use krust_api::{FieldError, ResourceInfo, conversion, defaults, validation};
@@ -35,18 +35,31 @@ pub(crate) struct WriteOpts<'a> {
     /// The field manager to record an `Update` for (`None`: not recorded, e.g. after an apply
     /// that already recorded itself).
     pub manager: Option<&'a str>,
+    /// The subresource written (`status`, `scale`, `finalize`), `None` for the main resource.
+    pub subresource: Option<&'a str>,
 }
 
 /// The schema of a resource: a CRD's `openAPIV3Schema` or a built-in definition.
 pub(crate) fn schema_of(info: &ResourceInfo) -> Option<&Value> {
     match &info.custom {
         Some(c) => c.schema.as_ref(),
-        None => builtin_schema(&info.group, &info.version, &info.storage_version, &info.kind),
+        None => builtin_schema(
+            &info.group,
+            &info.version,
+            &info.storage_version,
+            &info.kind,
+        ),
     }
 }
 
 /// Records an `Update` by the write's field manager in `managedFields`.
-fn record_update(info: &ResourceInfo, old: Option<&Value>, new: &mut Value, manager: Option<&str>, subresource: Option<&str>) {
+fn record_update(
+    info: &ResourceInfo,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: Option<&str>,
+    subresource: Option<&str>,
+) {
     let Some(manager) = manager else { return };
     let api_version = info.api_version();
     let now = krust_api::time::now_rfc3339();
@@ -63,6 +76,46 @@ fn record_update(info: &ResourceInfo, old: Option<&Value>, new: &mut Value, mana
 
 fn is_service(info: &ResourceInfo) -> bool {
     info.group.is_empty() && info.kind == "Service"
+}
+
+/// Server-side field validation (`fieldValidation`): reports unknown and duplicate fields of a
+/// create or update body per the directive, and drops unknown fields.
+fn validate_fields(
+    ctx: &mut Ctx,
+    obj: &mut Value,
+    raw: Option<&[u8]>,
+    options_kind: &str,
+) -> Result<(), ApiError> {
+    let fv = crate::field_validation::FieldValidation::from_query_for(
+        ctx.query.get("fieldValidation"),
+        options_kind,
+    )?;
+    let schema = crate::field_validation::schema_for(&ctx.info);
+    let problems = crate::field_validation::check_and_prune(obj, schema.as_ref(), raw);
+    let warnings = fv.outcome(problems, &ctx.info.kind, &ctx.info.version)?;
+    ctx.warnings.extend(warnings);
+    Ok(())
+}
+
+/// Field validation of a patched object: a strict failure names the patch, as upstream does.
+fn validate_patched_fields(ctx: &mut Ctx, obj: &mut Value, patch: &[u8]) -> Result<(), ApiError> {
+    use crate::field_validation::FieldValidation;
+    let fv = FieldValidation::from_query_for(ctx.query.get("fieldValidation"), "PatchOptions")?;
+    let schema = crate::field_validation::schema_for(&ctx.info);
+    let problems = crate::field_validation::check_and_prune(obj, schema.as_ref(), None);
+    match fv {
+        FieldValidation::Strict if !problems.is_empty() => {
+            let p: Value = serde_json::from_slice(patch)
+                .or_else(|_| serde_saphyr::from_slice(patch))
+                .unwrap_or(Value::Null);
+            Err(crate::field_validation::strict_patch_error(&p, &problems))
+        }
+        FieldValidation::Warn => {
+            ctx.warnings.extend(problems);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks and fills `apiVersion` and `kind` against the endpoint.
@@ -107,7 +160,11 @@ fn check_type_meta(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError>
 }
 
 /// Checks the body's namespace against the request's, filling it when empty.
-fn check_namespace(info: &ResourceInfo, path_ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
+fn check_namespace(
+    info: &ResourceInfo,
+    path_ns: Option<&str>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
         return Ok(());
     };
@@ -166,9 +223,17 @@ pub(crate) async fn create_object(
     opts: &WriteOpts<'_>,
 ) -> Result<Value, ApiError> {
     let dry_run = opts.dry_run;
-    conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut obj);
+    conversion::to_storage(
+        &info.group,
+        &info.kind,
+        &info.version,
+        &info.storage_version,
+        &mut obj,
+    );
     prepare_custom(info, &mut obj);
-    let name = get_str(&obj, &["metadata", "name"]).unwrap_or("").to_string();
+    let name = get_str(&obj, &["metadata", "name"])
+        .unwrap_or("")
+        .to_string();
     let generate = get_str(&obj, &["metadata", "generateName"])
         .filter(|g| name.is_empty() && !g.is_empty())
         .map(str::to_string);
@@ -176,7 +241,10 @@ pub(crate) async fn create_object(
         return Err(ApiError::invalid(
             info,
             "",
-            &[FieldError::required("metadata.name", "name or generateName is required")],
+            &[FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
         ));
     }
     if get_str(&obj, &["metadata", "resourceVersion"]).is_some_and(|rv| !rv.is_empty()) {
@@ -196,9 +264,10 @@ pub(crate) async fn create_object(
     let alloc = &server.state.allocator;
     for _ in 0..RETRIES {
         if let Some(g) = &generate
-            && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.insert("name".into(), json!(generate_name(g)));
-            }
+            && let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.insert("name".into(), json!(generate_name(g)));
+        }
         let name = krust_api::meta::name(&obj).to_string();
         let taken = if is_service(info) {
             match allocate_service(alloc, &mut obj, None) {
@@ -219,7 +288,12 @@ pub(crate) async fn create_object(
             return Ok(obj);
         }
         let key = info.key(namespace, &name);
-        match server.state.backend.create(&key, encode_for_storage(&obj)?).await {
+        match server
+            .state
+            .backend
+            .create(&key, encode_for_storage(&obj)?)
+            .await
+        {
             Ok(kv) => {
                 set_rv(&mut obj, kv.mod_revision);
                 return Ok(obj);
@@ -250,19 +324,38 @@ pub(crate) async fn create(
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
+        .filter(|f| {
+            matches!(
+                f,
+                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
+            )
+        })
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
             )
         })?;
     let dry_run = ctx.dry_run()?;
     let mut obj = decode_object(body, format)?;
+    validate_fields(
+        ctx,
+        &mut obj,
+        (format == BodyFormat::Json).then_some(body),
+        "CreateOptions",
+    )?;
     check_type_meta(&ctx.info, &mut obj)?;
     check_namespace(&ctx.info, ctx.namespace(), &mut obj)?;
     let info = ctx.info.clone();
-    let opts = WriteOpts { dry_run, manager: Some(&ctx.manager) };
+    let opts = WriteOpts {
+        dry_run,
+        manager: Some(&ctx.manager),
+        subresource: None,
+    };
     let stored = create_object(server, &info, ctx.namespace(), obj, &opts).await?;
     let out = render_one(ctx, &stored)?;
     Ok(response::object(201, &out, ctx.output, &ctx.warnings))
@@ -286,8 +379,8 @@ pub(crate) async fn commit_update(
     mut new: Value,
     mode: Mode,
     opts: &WriteOpts<'_>,
-    subresource: Option<&str>,
 ) -> Result<Attempt, ApiError> {
+    let subresource = opts.subresource;
     let dry_run = opts.dry_run;
     let name = krust_api::meta::name(old).to_string();
     match mode {
@@ -327,12 +420,22 @@ pub(crate) async fn commit_update(
     }
     let finished = krust_api::meta::is_deleting(&new)
         && krust_api::meta::finalizers(&new).is_empty()
-        && new["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
-        && new["spec"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+        && new["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            == 0
+        && new["spec"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
     let key = cur.key.clone();
     if finished {
         taken.release(alloc);
-        return match server.state.backend.delete(&key, Some(cur.mod_revision)).await {
+        return match server
+            .state
+            .backend
+            .delete(&key, Some(cur.mod_revision))
+            .await
+        {
             Ok(kv) => {
                 if is_service(info) {
                     alloc.release_service(old);
@@ -369,14 +472,20 @@ pub(crate) async fn commit_update(
 }
 
 /// Reads the stored object for an update.
-pub(crate) async fn load(server: &ApiServer, info: &ResourceInfo, key: &str, name: &str) -> Result<(KeyValue, Value), ApiError> {
+pub(crate) async fn load(
+    server: &ApiServer,
+    info: &ResourceInfo,
+    key: &str,
+    name: &str,
+) -> Result<(KeyValue, Value), ApiError> {
     let kv = server
         .state
         .backend
         .get(key)
         .await?
         .ok_or_else(|| ApiError::not_found(info, name))?;
-    let obj = decode_stored(&kv).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+    let obj =
+        decode_stored(&kv).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
     Ok((kv, obj))
 }
 
@@ -388,15 +497,30 @@ pub(crate) async fn update(
     mode: Mode,
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf))
+        .filter(|f| {
+            matches!(
+                f,
+                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
+            )
+        })
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"],
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
             )
         })?;
     let dry_run = ctx.dry_run()?;
     let mut obj = decode_object(body, format)?;
+    validate_fields(
+        ctx,
+        &mut obj,
+        (format == BodyFormat::Json).then_some(body),
+        "UpdateOptions",
+    )?;
     check_type_meta(&ctx.info, &mut obj)?;
     check_namespace(&ctx.info, ctx.namespace(), &mut obj)?;
     let name = ctx.name().to_string();
@@ -414,7 +538,13 @@ pub(crate) async fn update(
         }
     }
     let info = ctx.info.clone();
-    conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut obj);
+    conversion::to_storage(
+        &info.group,
+        &info.kind,
+        &info.version,
+        &info.storage_version,
+        &mut obj,
+    );
     let wanted_rv = resource_version(&obj).to_string();
     let key = ctx.key();
     for _ in 0..RETRIES {
@@ -428,8 +558,12 @@ pub(crate) async fn update(
             Mode::Finalize => Some("finalize"),
             Mode::Main => None,
         };
-        let opts = WriteOpts { dry_run, manager: Some(&ctx.manager) };
-        match commit_update(server, &info, &cur, &old, obj.clone(), mode, &opts, sub).await? {
+        let opts = WriteOpts {
+            dry_run,
+            manager: Some(&ctx.manager),
+            subresource: sub,
+        };
+        match commit_update(server, &info, &cur, &old, obj.clone(), mode, &opts).await? {
             Attempt::Done(stored) => {
                 let out = render_one(ctx, &stored)?;
                 return Ok(response::object(200, &out, ctx.output, &ctx.warnings));
@@ -448,7 +582,9 @@ fn check_uid(info: &ResourceInfo, new: &Value, old: &Value) -> Result<(), ApiErr
         return Err(ApiError::conflict_because(
             info,
             krust_api::meta::name(old),
-            &format!("Precondition failed: UID in precondition: {new_uid}, UID in object meta: {old_uid}"),
+            &format!(
+                "Precondition failed: UID in precondition: {new_uid}, UID in object meta: {old_uid}"
+            ),
         ));
     }
     Ok(())
@@ -456,7 +592,12 @@ fn check_uid(info: &ResourceInfo, new: &Value, old: &Value) -> Result<(), ApiErr
 
 /// The OpenAPI definition of a built-in kind at a served version (served versions without a
 /// definition of their own, such as `apps/v1beta1`, use the storage version's).
-pub(crate) fn builtin_schema(group: &str, version: &str, storage_version: &str, kind: &str) -> Option<&'static Value> {
+pub(crate) fn builtin_schema(
+    group: &str,
+    version: &str,
+    storage_version: &str,
+    kind: &str,
+) -> Option<&'static Value> {
     krust_api::openapi::definition_for(group, version, kind)
         .or_else(|| krust_api::openapi::definition_for(group, storage_version, kind))
         .and_then(krust_api::openapi::definition)
@@ -479,7 +620,9 @@ pub(crate) fn apply_patch(
             let p: Value = serde_json::from_slice(patch)
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             if !p.is_object() {
-                return Err(ApiError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "error decoding patch: a merge patch must be a JSON object",
+                ));
             }
             json_patch::merge(&mut out, &p);
         }
@@ -499,7 +642,11 @@ pub(crate) fn apply_patch(
             if info.custom.is_some() {
                 return Err(ApiError::unsupported_media_type(
                     "application/strategic-merge-patch+json",
-                    &["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"],
+                    &[
+                        "application/json-patch+json",
+                        "application/merge-patch+json",
+                        "application/apply-patch+yaml",
+                    ],
                 ));
             }
             let p: Value = serde_json::from_slice(patch)
@@ -515,12 +662,18 @@ pub(crate) fn apply_patch(
         _ => {
             return Err(ApiError::unsupported_media_type(
                 "",
-                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                ],
             ));
         }
     }
     if !out.is_object() {
-        return Err(ApiError::bad_request("the patched document is not an object"));
+        return Err(ApiError::bad_request(
+            "the patched document is not an object",
+        ));
     }
     Ok(out)
 }
@@ -529,7 +682,8 @@ fn apply_error(e: crate::patch::apply::ApplyError) -> ApiError {
     use crate::patch::apply::ApplyError;
     match e {
         ApplyError::Conflicts(cs) => {
-            let mut err = ApiError::new(409, "Conflict", crate::patch::apply::conflict_message(&cs));
+            let mut err =
+                ApiError::new(409, "Conflict", crate::patch::apply::conflict_message(&cs));
             let causes: Vec<Value> = cs
                 .iter()
                 .map(|c| json!({"reason": "FieldManagerConflict", "message": c.cause_message(), "field": c.field}))
@@ -543,7 +697,11 @@ fn apply_error(e: crate::patch::apply::ApplyError) -> ApiError {
 
 /// PATCH with `application/apply-patch+yaml`: server-side apply, creating the object when
 /// it does not exist.
-async fn server_side_apply(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Result<Response<ResponseBody>, ApiError> {
+async fn server_side_apply(
+    server: &ApiServer,
+    ctx: &mut Ctx,
+    body: &[u8],
+) -> Result<Response<ResponseBody>, ApiError> {
     let dry_run = ctx.dry_run()?;
     let Some(manager) = ctx.query.non_empty("fieldManager").map(str::to_string) else {
         return Err(ApiError::bad_request(
@@ -554,8 +712,11 @@ async fn server_side_apply(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Re
     let mut applied: Value = serde_saphyr::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !applied.is_object() {
-        return Err(ApiError::bad_request("error decoding YAML: the apply configuration is not an object"));
+        return Err(ApiError::bad_request(
+            "error decoding YAML: the apply configuration is not an object",
+        ));
     }
+    validate_patched_fields(ctx, &mut applied, body)?;
     let info = ctx.info.clone();
     check_type_meta(&info, &mut applied)?;
     check_namespace(&info, ctx.namespace(), &mut applied)?;
@@ -581,27 +742,44 @@ async fn server_side_apply(server: &ApiServer, ctx: &mut Ctx, body: &[u8]) -> Re
         status_subresource: info.subresources.status,
     };
     let key = ctx.key();
-    let write = WriteOpts { dry_run, manager: None };
+    let write = WriteOpts {
+        dry_run,
+        manager: None,
+        subresource: sub.as_deref(),
+    };
     for _ in 0..RETRIES {
         let Some(cur) = server.state.backend.get(&key).await? else {
             if sub.is_some() {
                 return Err(ApiError::not_found(&info, &name));
             }
-            let new = crate::patch::apply::apply_with(None, &applied, force, &opts).map_err(apply_error)?;
+            let new = crate::patch::apply::apply_with(None, &applied, force, &opts)
+                .map_err(apply_error)?;
             let stored = create_object(server, &info, ctx.namespace(), new, &write).await?;
             let out = render_one(ctx, &stored)?;
             return Ok(response::object(201, &out, ctx.output, &ctx.warnings));
         };
-        let old = decode_stored(&cur).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+        let old = decode_stored(&cur)
+            .ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
         let view = crate::object::render(&info, &old);
         let explicit_rv = resource_version(&applied).to_string();
         if !explicit_rv.is_empty() && explicit_rv != cur.mod_revision.to_string() {
             return Err(ApiError::conflict(&info, &name));
         }
-        let mut new = crate::patch::apply::apply_with(Some(&view), &applied, force, &opts).map_err(apply_error)?;
-        conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut new);
-        let mode = if sub.as_deref() == Some("status") { Mode::Status } else { Mode::Main };
-        match commit_update(server, &info, &cur, &old, new, mode, &write, sub.as_deref()).await? {
+        let mut new = crate::patch::apply::apply_with(Some(&view), &applied, force, &opts)
+            .map_err(apply_error)?;
+        conversion::to_storage(
+            &info.group,
+            &info.kind,
+            &info.version,
+            &info.storage_version,
+            &mut new,
+        );
+        let mode = if sub.as_deref() == Some("status") {
+            Mode::Status
+        } else {
+            Mode::Main
+        };
+        match commit_update(server, &info, &cur, &old, new, mode, &write).await? {
             Attempt::Done(stored) => {
                 let out = render_one(ctx, &stored)?;
                 return Ok(response::object(200, &out, ctx.output, &ctx.warnings));
@@ -622,11 +800,21 @@ pub(crate) async fn patch(
         return server_side_apply(server, ctx, body).await;
     }
     let format = body_format(content_type)
-        .filter(|f| matches!(f, BodyFormat::JsonPatch | BodyFormat::MergePatch | BodyFormat::StrategicMergePatch))
+        .filter(|f| {
+            matches!(
+                f,
+                BodyFormat::JsonPatch | BodyFormat::MergePatch | BodyFormat::StrategicMergePatch
+            )
+        })
         .ok_or_else(|| {
             ApiError::unsupported_media_type(
                 content_type.unwrap_or(""),
-                &["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"],
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                    "application/apply-patch+yaml",
+                ],
             )
         })?;
     let dry_run = ctx.dry_run()?;
@@ -644,16 +832,27 @@ pub(crate) async fn patch(
         } else {
             (
                 crate::object::render(&info, &old),
-                builtin_schema(&info.group, &info.version, &info.storage_version, &info.kind),
+                builtin_schema(
+                    &info.group,
+                    &info.version,
+                    &info.storage_version,
+                    &info.kind,
+                ),
             )
         };
-        let patched = apply_patch(&info, &name, &view, body, format, schema)?;
+        let mut patched = apply_patch(&info, &name, &view, body, format, schema)?;
+        if sub.as_deref() != Some("scale") {
+            validate_patched_fields(ctx, &mut patched, body)?;
+        }
         let explicit_rv = resource_version(&patched).to_string();
         if !explicit_rv.is_empty() && explicit_rv != cur.mod_revision.to_string() {
             return Err(ApiError::conflict(&info, &name));
         }
         let (new, mode) = match sub.as_deref() {
-            Some("scale") => (super::scale::apply_scale(&info, &old, &patched)?, Mode::Main),
+            Some("scale") => (
+                super::scale::apply_scale(&info, &old, &patched)?,
+                Mode::Main,
+            ),
             other => {
                 let mut p = patched;
                 if krust_api::meta::name(&p) != name {
@@ -662,19 +861,38 @@ pub(crate) async fn patch(
                         krust_api::meta::name(&p)
                     )));
                 }
-                if info.namespaced && krust_api::meta::namespace(&p) != ctx.namespace().unwrap_or("") {
+                if info.namespaced
+                    && krust_api::meta::namespace(&p) != ctx.namespace().unwrap_or("")
+                {
                     return Err(ApiError::bad_request(
                         "the namespace of the provided object does not match the namespace sent on the request",
                     ));
                 }
                 check_type_meta(&info, &mut p)?;
-                conversion::to_storage(&info.group, &info.kind, &info.version, &info.storage_version, &mut p);
+                conversion::to_storage(
+                    &info.group,
+                    &info.kind,
+                    &info.version,
+                    &info.storage_version,
+                    &mut p,
+                );
                 check_uid(&info, &p, &old)?;
-                (p, if other == Some("status") { Mode::Status } else { Mode::Main })
+                (
+                    p,
+                    if other == Some("status") {
+                        Mode::Status
+                    } else {
+                        Mode::Main
+                    },
+                )
             }
         };
-        let opts = WriteOpts { dry_run, manager: Some(&ctx.manager) };
-        match commit_update(server, &info, &cur, &old, new, mode, &opts, sub.as_deref()).await? {
+        let opts = WriteOpts {
+            dry_run,
+            manager: Some(&ctx.manager),
+            subresource: sub.as_deref(),
+        };
+        match commit_update(server, &info, &cur, &old, new, mode, &opts).await? {
             Attempt::Done(stored) => {
                 let out = if sub.as_deref() == Some("scale") {
                     super::scale::scale_view(&info, &stored)

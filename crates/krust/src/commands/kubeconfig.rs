@@ -11,7 +11,10 @@ pub fn admin_kubeconfig_path(data_dir: &std::path::Path) -> std::path::PathBuf {
 pub fn run(args: &KubeconfigArgs) -> anyhow::Result<()> {
     let path = admin_kubeconfig_path(&args.data_dir);
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("reading {} (has `krust server` run with this --data-dir?)", path.display())
+        format!(
+            "reading {} (has `krust server` run with this --data-dir?)",
+            path.display()
+        )
     })?;
     print!("{text}");
     Ok(())

@@ -58,7 +58,8 @@ fn ensure_token(path: &Path) -> anyhow::Result<()> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
         .map_err(|_| anyhow::anyhow!("no randomness for the join token"))?;
     let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    write_kubeconfig(path, &format!("{token}\n")).with_context(|| format!("writing {}", path.display()))?;
+    write_kubeconfig(path, &format!("{token}\n"))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -67,7 +68,9 @@ async fn compact_periodically(backend: Arc<dyn Backend>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let Ok(now) = backend.current_revision().await else { continue };
+        let Ok(now) = backend.current_revision().await else {
+            continue;
+        };
         if let Some(prev) = previous {
             if let Err(e) = backend.compact(prev).await {
                 tracing::warn!(error = %e, "storage compaction failed");
@@ -105,14 +108,20 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     Ipv4Net::parse(&args.cluster_cidr)
         .with_context(|| format!("--cluster-cidr {:?} is not an IPv4 CIDR", args.cluster_cidr))?;
     let node_port_range = parse_port_range(&args.service_node_port_range)?;
-    let advertise = args.advertise_address.unwrap_or_else(default_advertise_address);
+    let advertise = args
+        .advertise_address
+        .unwrap_or_else(default_advertise_address);
 
     let endpoint = args.datastore_endpoint.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", server_dir.join("db").join("state.db").display())
+        format!(
+            "sqlite://{}",
+            server_dir.join("db").join("state.db").display()
+        )
     });
     let backend = open_datastore(&endpoint)?;
 
-    let mut names = ServingNames::gather_with_domain(IpAddr::V4(service_cidr.nth(1)), &args.cluster_domain);
+    let mut names =
+        ServingNames::gather_with_domain(IpAddr::V4(service_cidr.nth(1)), &args.cluster_domain);
     names.add_ip(IpAddr::V4(advertise));
     let pki = ClusterPki::load_or_create(&server_dir.join("tls"), &names)
         .context("preparing the cluster certificates")?;
@@ -142,7 +151,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {bind}:{}", args.https_port))?;
 
     let url = format!("https://127.0.0.1:{}", args.https_port);
-    let kubeconfig = admin_kubeconfig(&url, pki.ca_cert_pem(), pki.admin_cert_pem(), pki.admin_key_pem());
+    let kubeconfig = admin_kubeconfig(
+        &url,
+        pki.ca_cert_pem(),
+        pki.admin_cert_pem(),
+        pki.admin_key_pem(),
+    );
     write_kubeconfig(&admin_kubeconfig_path(&args.data_dir), &kubeconfig)?;
     write_kubeconfig(&args.write_kubeconfig, &kubeconfig)
         .with_context(|| format!("writing {}", args.write_kubeconfig.display()))?;
@@ -152,12 +166,22 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let started = krust_controllers::start(controller_client, &args.controllers);
     tracing::info!(controllers = ?started, "controllers started");
     if !args.disable_agent {
-        tracing::warn!("this build has no node agent yet: running the control plane only (as with --disable-agent)");
+        tracing::warn!(
+            "this build has no node agent yet: running the control plane only (as with --disable-agent)"
+        );
     }
-    tokio::spawn(compact_periodically(backend.clone(), Duration::from_secs(args.compaction_interval.max(1))));
+    tokio::spawn(compact_periodically(
+        backend.clone(),
+        Duration::from_secs(args.compaction_interval.max(1)),
+    ));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(crate::serve::serve_https(listener, tls, api.clone(), stop_rx));
+    let serving = tokio::spawn(crate::serve::serve_https(
+        listener,
+        tls,
+        api.clone(),
+        stop_rx,
+    ));
     tracing::info!(url = %url, kubeconfig = %args.write_kubeconfig.display(), datastore = %endpoint, "krust server is ready");
     shutdown_signal().await;
     tracing::info!("shutting down");

@@ -7,8 +7,8 @@ use super::server_process::ServerProcess;
 use crate::cli::BenchApiArgs;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use krust_store::Backend;
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,27 +68,39 @@ where
     for t in tasks {
         lat.extend(t.await??);
     }
-    Ok(Run { ops: count, wall: start.elapsed(), lat })
+    Ok(Run {
+        ops: count,
+        wall: start.elapsed(),
+        lat,
+    })
 }
 
 fn row(op: &str, conc: usize, run: &mut Run) -> (f64, f64, f64) {
     let per_s = run.per_s();
     let p50 = percentile_ms(&mut run.lat, 0.50);
     let p99 = percentile_ms(&mut run.lat, 0.99);
-    println!("{op:<10} {conc:>5} {:>8} {per_s:>12.0} {p50:>10.2} {p99:>10.2}", run.ops);
+    println!(
+        "{op:<10} {conc:>5} {:>8} {per_s:>12.0} {p50:>10.2} {p99:>10.2}",
+        run.ops
+    );
     (per_s, p50, p99)
 }
 
 async fn raw_sqlite_creates(count: usize, conc: usize) -> anyhow::Result<Run> {
-    let dir = tempfile::Builder::new().prefix("krust-bench-raw-").tempdir()?;
-    let backend = Arc::new(krust_store::sqlite::SqliteBackend::open(&dir.path().join("raw.db"))?);
+    let dir = tempfile::Builder::new()
+        .prefix("krust-bench-raw-")
+        .tempdir()?;
+    let backend = Arc::new(krust_store::sqlite::SqliteBackend::open(
+        &dir.path().join("raw.db"),
+    )?);
     let value = bytes::Bytes::from(serde_json::to_vec(&configmap("raw"))?);
     let b = backend.clone();
     let run = measure(count, conc, move |i| {
         let b = b.clone();
         let value = value.clone();
         async move {
-            b.create(&format!("/registry/core/configmaps/raw/cm-{i}"), value).await?;
+            b.create(&format!("/registry/core/configmaps/raw/cm-{i}"), value)
+                .await?;
             Ok(())
         }
     })
@@ -98,9 +110,22 @@ async fn raw_sqlite_creates(count: usize, conc: usize) -> anyhow::Result<Run> {
 }
 
 /// Create while watching: time from each create's start until its ADDED event arrives.
-async fn watch_latency(api: Api<ConfigMap>, count: usize, conc: usize, prefix: &str) -> anyhow::Result<Run> {
-    let rv = api.list(&ListParams::default().limit(1)).await?.metadata.resource_version.unwrap_or_default();
-    let mut stream = api.watch(&WatchParams::default().timeout(290), &rv).await?.boxed();
+async fn watch_latency(
+    api: Api<ConfigMap>,
+    count: usize,
+    conc: usize,
+    prefix: &str,
+) -> anyhow::Result<Run> {
+    let rv = api
+        .list(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(290), &rv)
+        .await?
+        .boxed();
     let started: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
     let names_prefix = prefix.to_string();
     let writer_started = started.clone();
@@ -111,25 +136,39 @@ async fn watch_latency(api: Api<ConfigMap>, count: usize, conc: usize, prefix: &
         let started = writer_started.clone();
         let name = format!("{names_prefix}-{i}");
         async move {
-            started.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(name.clone(), Instant::now());
-            api.create(&PostParams::default(), &configmap(&name)).await?;
+            started
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .insert(name.clone(), Instant::now());
+            api.create(&PostParams::default(), &configmap(&name))
+                .await?;
             Ok(())
         }
     }));
     let mut lat = Vec::with_capacity(count);
     let deadline = Instant::now() + Duration::from_secs(280);
     while lat.len() < count && Instant::now() < deadline {
-        let Some(ev) = tokio::time::timeout(Duration::from_secs(30), stream.next()).await? else { break };
+        let Some(ev) = tokio::time::timeout(Duration::from_secs(30), stream.next()).await? else {
+            break;
+        };
         if let WatchEvent::Added(cm) = ev? {
             let name = cm.metadata.name.unwrap_or_default();
-            let t0 = started.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.get(&name).copied();
+            let t0 = started
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .get(&name)
+                .copied();
             if let Some(t0) = t0 {
                 lat.push(t0.elapsed().as_secs_f64());
             }
         }
     }
     writer.await??;
-    Ok(Run { ops: lat.len(), wall: begin.elapsed(), lat })
+    Ok(Run {
+        ops: lat.len(),
+        wall: begin.elapsed(),
+        lat,
+    })
 }
 
 pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
@@ -137,9 +176,18 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
     let server = ServerProcess::start(args.server_binary.clone()).await?;
     let client = server.client().await?;
     let rss_idle = server.rss_mib();
-    println!("krust bench api: {count} operations per row, concurrency {:?}", args.concurrency);
-    println!("{:<10} {:>5} {:>8} {:>12} {:>10} {:>10}", "OP", "CONC", "OPS", "OPS/S", "P50_MS", "P99_MS");
-    let mut summary: Vec<(String, String)> = vec![("bench".into(), "api".into()), ("count".into(), count.to_string())];
+    println!(
+        "krust bench api: {count} operations per row, concurrency {:?}",
+        args.concurrency
+    );
+    println!(
+        "{:<10} {:>5} {:>8} {:>12} {:>10} {:>10}",
+        "OP", "CONC", "OPS", "OPS/S", "P50_MS", "P99_MS"
+    );
+    let mut summary: Vec<(String, String)> = vec![
+        ("bench".into(), "api".into()),
+        ("count".into(), count.to_string()),
+    ];
     for &conc in &args.concurrency {
         let ns = format!("bench-c{conc}");
         let nss: Api<Namespace> = Api::all(client.clone());
@@ -152,7 +200,8 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
         let mut create = measure(count, conc, move |i| {
             let a = a.clone();
             async move {
-                a.create(&PostParams::default(), &configmap(&format!("cm-{i}"))).await?;
+                a.create(&PostParams::default(), &configmap(&format!("cm-{i}")))
+                    .await?;
                 Ok(())
             }
         })
@@ -179,7 +228,9 @@ pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
         let mut list = measure(lists, conc, move |_| {
             let a = a.clone();
             async move {
-                let l = a.list(&ListParams::default().labels("bench=api").limit(100)).await?;
+                let l = a
+                    .list(&ListParams::default().labels("bench=api").limit(100))
+                    .await?;
                 anyhow::ensure!(!l.items.is_empty(), "empty list");
                 Ok(())
             }

@@ -10,11 +10,12 @@ pub struct ServerProcess {
     child: Child,
     _dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
-
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl ServerProcess {
@@ -28,7 +29,14 @@ impl ServerProcess {
         };
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let child = Command::new(&bin)
-            .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"])
+            .args([
+                "server",
+                "--disable-agent",
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+            ])
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .arg("--https-port")
@@ -41,9 +49,14 @@ impl ServerProcess {
             .stderr(Stdio::from(log))
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
-        let mut p = ServerProcess { child, _dir: dir, kubeconfig };
+        let mut p = ServerProcess {
+            child,
+            _dir: dir,
+            kubeconfig,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !(p.kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+        while !(p.kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+        {
             if let Ok(Some(status)) = p.child.try_wait() {
                 bail!("krust server exited: {status}");
             }
@@ -57,13 +70,16 @@ impl ServerProcess {
 
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
-        let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await?;
         Ok(kube::Client::try_from(config)?)
     }
 
     /// Resident memory of the server in MiB (from /proc).
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
