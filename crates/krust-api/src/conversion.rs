@@ -14,6 +14,10 @@ pub fn to_storage(group: &str, kind: &str, version: &str, storage_version: &str,
     match (group, kind, version) {
         ("apps", "Deployment", "v1beta1") => deployment_v1beta1_to_v1(obj),
         ("autoscaling", "HorizontalPodAutoscaler", "v1") => hpa_v1_to_v2(obj),
+        ("events.k8s.io", "Event", _) => {
+            event_to_core(obj);
+            return;
+        }
         _ => {}
     }
     if let Some(m) = obj.as_object_mut() {
@@ -29,9 +33,13 @@ pub fn from_storage(group: &str, kind: &str, version: &str, obj: &mut Value) {
     let stored = obj
         .get("apiVersion")
         .and_then(Value::as_str)
-        .map(|a| crate::registry::split_api_version(a).1.to_string())
-        .unwrap_or_default();
-    if stored == version {
+        .unwrap_or_default()
+        .to_string();
+    if stored == crate::registry::api_version(group, version) {
+        return;
+    }
+    if group == "events.k8s.io" && kind == "Event" {
+        event_from_core(obj, version);
         return;
     }
     if let ("autoscaling", "HorizontalPodAutoscaler", "v1") = (group, kind, version) {
@@ -41,6 +49,44 @@ pub fn from_storage(group: &str, kind: &str, version: &str, obj: &mut Value) {
         m.insert(
             "apiVersion".into(),
             Value::String(crate::registry::api_version(group, version)),
+        );
+    }
+}
+
+/// events.k8s.io field name -> core/v1 field name (upstream's conversion).
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("regarding", "involvedObject"),
+    ("note", "message"),
+    ("reportingController", "reportingComponent"),
+    ("deprecatedSource", "source"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedCount", "count"),
+];
+
+/// An `events.k8s.io` Event as the core/v1 Event it is stored as.
+fn event_to_core(obj: &mut Value) {
+    if let Some(m) = obj.as_object_mut() {
+        for (from, to) in EVENT_FIELDS {
+            if let Some(v) = m.remove(*from) {
+                m.insert((*to).to_string(), v);
+            }
+        }
+        m.insert("apiVersion".into(), Value::String("v1".into()));
+    }
+}
+
+/// A stored core/v1 Event as an `events.k8s.io` Event.
+fn event_from_core(obj: &mut Value, version: &str) {
+    if let Some(m) = obj.as_object_mut() {
+        for (to, from) in EVENT_FIELDS {
+            if let Some(v) = m.remove(*from) {
+                m.insert((*to).to_string(), v);
+            }
+        }
+        m.insert(
+            "apiVersion".into(),
+            Value::String(format!("events.k8s.io/{version}")),
         );
     }
 }
@@ -140,6 +186,21 @@ mod tests {
         assert_eq!(d["spec"]["revisionHistoryLimit"], 2);
         from_storage("apps", "Deployment", "v1beta1", &mut d);
         assert_eq!(d["apiVersion"], "apps/v1beta1");
+    }
+
+    #[test]
+    fn events_share_core_storage() {
+        let mut e = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "note": "hi",
+            "regarding": {"kind": "Pod", "name": "p"}, "reportingController": "default-scheduler", "reason": "Scheduled"});
+        to_storage("events.k8s.io", "Event", "v1", "v1", &mut e);
+        assert_eq!(e["apiVersion"], "v1");
+        assert_eq!(e["message"], "hi");
+        assert_eq!(e["involvedObject"]["name"], "p");
+        assert_eq!(e["reportingComponent"], "default-scheduler");
+        from_storage("events.k8s.io", "Event", "v1", &mut e);
+        assert_eq!(e["apiVersion"], "events.k8s.io/v1");
+        assert_eq!(e["note"], "hi");
+        assert!(e.get("message").is_none());
     }
 
     #[test]

@@ -214,6 +214,20 @@ pub fn field_value(group: &str, kind: &str, obj: &Value, field: &str) -> Option<
     if !supported(group, kind, field) {
         return None;
     }
+    // events.k8s.io Events are stored as core Events: select on the stored names.
+    let translated;
+    let field = if group == "events.k8s.io" && kind == "Event" {
+        translated = if let Some(rest) = field.strip_prefix("regarding.") {
+            format!("involvedObject.{rest}")
+        } else if field == "reportingController" {
+            "reportingComponent".to_string()
+        } else {
+            field.to_string()
+        };
+        translated.as_str()
+    } else {
+        field
+    };
     let path: Vec<&str> = field.split('.').collect();
     Some(match (kind, field) {
         ("Pod", "spec.hostNetwork") | ("Node", "spec.unschedulable") => {

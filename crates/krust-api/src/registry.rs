@@ -118,7 +118,17 @@ impl ResourceInfo {
 
     /// Storage key prefix for all objects of this resource: `/registry/<group>/<plural>/`.
     pub fn key_prefix(&self) -> String {
-        format!("/registry/{}/{}/", storage_group(&self.group), self.plural)
+        format!("/registry/{}/{}/", self.storage_key_group(), self.plural)
+    }
+
+    /// The group segment of this resource's storage keys. `events.k8s.io` Events share the
+    /// core Events' storage, as upstream's do (one object, two API shapes).
+    pub fn storage_key_group(&self) -> &str {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            "core"
+        } else {
+            storage_group(&self.group)
+        }
     }
 
     /// Storage key prefix for one namespace (or for all objects when cluster-scoped).

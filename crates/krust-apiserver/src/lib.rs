@@ -89,6 +89,11 @@ pub struct Config {
     /// Address and port clients reach the API server at (the `kubernetes` Service endpoint).
     pub advertise_address: std::net::Ipv4Addr,
     pub https_port: u16,
+    /// The secret of the join token: as a bearer token it authenticates node agents.
+    pub join_secret: Option<String>,
+    /// The cluster CA certificate, served at `/cacerts` for agents to verify against the
+    /// join token's hash.
+    pub ca_pem: Option<String>,
 }
 
 impl Default for Config {
@@ -105,6 +110,8 @@ impl Default for Config {
             bookmark_interval: Duration::from_secs(60),
             advertise_address: std::net::Ipv4Addr::LOCALHOST,
             https_port: 6443,
+            join_secret: None,
+            ca_pem: None,
         }
     }
 }
@@ -172,8 +179,12 @@ impl ApiServer {
         let (parts, body) = req.into_parts();
         let route = request_info::parse_path(parts.uri.path());
         let query = Query::parse(parts.uri.query());
-        let identity = parts.extensions.get::<Identity>().cloned();
-        let public = matches!(route, Route::Health(_) | Route::Version);
+        let identity = parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .or_else(|| self.bearer_identity(&parts.headers));
+        let public = matches!(route, Route::Health(_) | Route::Version | Route::CaCerts);
         let mut labels = metrics::DurationLabels {
             verb: parts.method.as_str().to_string(),
             group: String::new(),
@@ -223,6 +234,10 @@ impl ApiServer {
                 &[],
             )),
             Route::Metrics if read_only => Ok(response::text(200, self.metrics_text())),
+            Route::CaCerts if read_only => match &self.state.config.ca_pem {
+                Some(pem) => Ok(response::text(200, pem.clone())),
+                None => Err(ApiError::not_found_path()),
+            },
             Route::LegacyVersions if read_only => Ok(response::json(
                 200,
                 &discovery::legacy_versions(&self.state.config),
@@ -265,6 +280,22 @@ impl ApiServer {
             Route::NotFound => Err(ApiError::not_found_path()),
             _ => Err(ApiError::method_not_allowed(parts.method.as_str(), "")),
         }
+    }
+
+    /// The identity of a bearer token: the join token's secret authenticates node agents.
+    fn bearer_identity(&self, headers: &http::HeaderMap) -> Option<Identity> {
+        let token = headers
+            .get(http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?
+            .trim();
+        let secret = self.state.config.join_secret.as_deref()?;
+        let token = token.rsplit_once("::server:").map(|(_, s)| s).unwrap_or(token);
+        // Compare digests so the comparison time does not depend on where the bytes differ.
+        let digest = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
+        let same = digest(token.as_bytes()).as_ref() == digest(secret.as_bytes()).as_ref();
+        same.then(|| Identity::new("system:krust-agent", &["system:nodes", "system:authenticated"]))
     }
 
     fn health(&self, path: &str, query: &Query) -> Response<ResponseBody> {

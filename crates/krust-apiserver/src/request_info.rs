@@ -11,6 +11,8 @@ pub enum Route {
     Health(String),
     Version,
     Metrics,
+    /// `/cacerts`: the cluster CA, for agents joining with a token.
+    CaCerts,
     /// `/api`
     LegacyVersions,
     /// `/apis`
@@ -59,6 +61,7 @@ pub fn parse_path(path: &str) -> Route {
         ["healthz" | "livez" | "readyz", ..] => Route::Health(segs.join("/")),
         ["version"] => Route::Version,
         ["metrics"] => Route::Metrics,
+        ["cacerts"] => Route::CaCerts,
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Root,
         ["openapi", "v3", rest @ ..] => Route::OpenApiV3(rest.join("/")),

@@ -73,6 +73,16 @@ fn custom_cell(col: &PrinterColumn, obj: &Value) -> Value {
     }
 }
 
+/// The group whose printer fits the stored object (`events.k8s.io` Events are stored in the
+/// core shape).
+fn printer_group(ctx: &Ctx) -> &str {
+    if ctx.info.storage_key_group() == "core" {
+        ""
+    } else {
+        &ctx.info.group
+    }
+}
+
 fn column_definitions(ctx: &Ctx) -> Value {
     if let Some(custom) = &ctx.info.custom {
         return Value::Array(
@@ -85,7 +95,7 @@ fn column_definitions(ctx: &Ctx) -> Value {
                 .collect(),
         );
     }
-    let cols = krust_api::table::columns(&ctx.info.group, &ctx.info.kind);
+    let cols = krust_api::table::columns(printer_group(ctx), &ctx.info.kind);
     Value::Array(
         cols.iter()
             .map(|c| {
@@ -102,7 +112,7 @@ fn row(ctx: &Ctx, obj: &Value, include: Include, v1beta1: bool) -> Value {
             .iter()
             .map(|c| custom_cell(c, obj))
             .collect(),
-        None => krust_api::table::cells(&ctx.info.group, &ctx.info.kind, obj),
+        None => krust_api::table::cells(printer_group(ctx), &ctx.info.kind, obj),
     };
     let mut r = json!({ "cells": cells });
     match include {

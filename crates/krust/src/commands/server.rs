@@ -50,17 +50,23 @@ fn default_advertise_address() -> Ipv4Addr {
         .unwrap_or(Ipv4Addr::LOCALHOST)
 }
 
-fn ensure_token(path: &Path) -> anyhow::Result<()> {
-    if path.exists() {
-        return Ok(());
+/// The join token (`K10<sha256 of the CA>::server:<secret>`, as k3s writes it): created once,
+/// reused after. Returns the secret part, which authenticates agents as bearer token.
+fn ensure_token(path: &Path, ca_pem: &str) -> anyhow::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        if let Some((_, secret)) = existing.trim().rsplit_once("::server:") {
+            return Ok(secret.to_string());
+        }
     }
     let mut b = [0u8; 24];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
         .map_err(|_| anyhow::anyhow!("no randomness for the join token"))?;
-    let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    write_kubeconfig(path, &format!("{token}\n"))
+    let secret: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let digest = ring::digest::digest(&ring::digest::SHA256, ca_pem.as_bytes());
+    let hash: String = digest.as_ref().iter().map(|x| format!("{x:02x}")).collect();
+    write_kubeconfig(path, &format!("K10{hash}::server:{secret}\n"))
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(secret)
 }
 
 async fn compact_periodically(backend: Arc<dyn Backend>, every: Duration) {
@@ -127,7 +133,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .context("preparing the cluster certificates")?;
     let tls = crate::tls::server_config(&pki).context("building the TLS configuration")?;
 
+    let join_secret = ensure_token(&server_dir.join("token"), pki.ca_cert_pem())?;
     let config = Config {
+        join_secret: Some(join_secret),
+        ca_pem: Some(pki.ca_cert_pem().to_string()),
         service_cidr,
         node_port_range,
         cache: CacheConfig {
@@ -160,7 +169,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     write_kubeconfig(&admin_kubeconfig_path(&args.data_dir), &kubeconfig)?;
     write_kubeconfig(&args.write_kubeconfig, &kubeconfig)
         .with_context(|| format!("writing {}", args.write_kubeconfig.display()))?;
-    ensure_token(&server_dir.join("token"))?;
 
     let controller_client = crate::in_process::client(&api, "system:kube-controller-manager", &[]);
     let started = krust_controllers::start(controller_client, &args.controllers);

@@ -1,0 +1,7 @@
+//! The node agent of krust (upstream's kubelet): it registers a Node, keeps its Lease and status
+//! current, and drives the pods bound to it. Today this crate holds only **simulated nodes**
+//! ([`simulated`]), which do all of that without containers, as kwok does, so that the control
+//! plane can be exercised at scale on one machine; the real agent (CRI, probes, volumes,
+//! streaming) comes later.
+
+pub mod simulated;
