@@ -8,16 +8,16 @@ use serde_json::{Value, json};
 /// Converts an object received at `group/version` to the storage version `storage_version`.
 /// Applies the served version's own defaults first, as upstream's decoding does.
 pub fn to_storage(group: &str, kind: &str, version: &str, storage_version: &str, obj: &mut Value) {
+    if group == "events.k8s.io" && kind == "Event" {
+        event_to_core(obj);
+        return;
+    }
     if version == storage_version {
         return;
     }
     match (group, kind, version) {
         ("apps", "Deployment", "v1beta1") => deployment_v1beta1_to_v1(obj),
         ("autoscaling", "HorizontalPodAutoscaler", "v1") => hpa_v1_to_v2(obj),
-        ("events.k8s.io", "Event", _) => {
-            event_to_core(obj);
-            return;
-        }
         _ => {}
     }
     if let Some(m) = obj.as_object_mut() {
