@@ -468,16 +468,49 @@ fn generate_name_dry_run_and_finalizers() {
     let s = Server::start();
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: gen-\ndata:\n  a: b\n";
     let out = s.ok_input(&["create", "-f", "-", "-o", "name"], cm);
-    assert!(out.trim().starts_with("configmap/gen-") && out.trim().len() == "configmap/gen-".len() + 5, "{out}");
+    assert!(
+        out.trim().starts_with("configmap/gen-") && out.trim().len() == "configmap/gen-".len() + 5,
+        "{out}"
+    );
     // dryRun=All validates and answers without storing.
-    let out = s.ok(&["create", "configmap", "dry", "--from-literal=a=b", "--dry-run=server", "-o", "jsonpath={.metadata.uid}"]);
+    let out = s.ok(&[
+        "create",
+        "configmap",
+        "dry",
+        "--from-literal=a=b",
+        "--dry-run=server",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
     assert!(!out.is_empty(), "server dry run returns the object");
-    assert!(!s.kubectl(&["get", "cm", "dry"]).status.success(), "dry run stored the object");
+    assert!(
+        !s.kubectl(&["get", "cm", "dry"]).status.success(),
+        "dry run stored the object"
+    );
     // A finalizer keeps a deleted object (with deletionTimestamp) until it is removed.
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  finalizers: [example.com/hold]\n";
     s.ok_input(&["apply", "-f", "-"], cm);
     s.ok(&["delete", "cm", "held", "--wait=false"]);
-    assert!(!s.ok(&["get", "cm", "held", "-o", "jsonpath={.metadata.deletionTimestamp}"]).is_empty());
-    s.ok(&["patch", "cm", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
-    assert!(eventually(Duration::from_secs(10), || !s.kubectl(&["get", "cm", "held"]).status.success()));
+    assert!(
+        !s.ok(&[
+            "get",
+            "cm",
+            "held",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}"
+        ])
+        .is_empty()
+    );
+    s.ok(&[
+        "patch",
+        "cm",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    assert!(eventually(Duration::from_secs(10), || !s
+        .kubectl(&["get", "cm", "held"])
+        .status
+        .success()));
 }

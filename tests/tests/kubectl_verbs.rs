@@ -497,9 +497,22 @@ fn client_side_to_server_side_apply_migration() {
     let out = s.ok_input(&["apply", "--server-side", "-f", "-"], WEB_V2);
     assert!(out.contains("serverside-applied"), "{out}");
     assert_v2_shape(&s);
-    let managers = s.ok(&["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}"]);
+    let managers = s.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={range .metadata.managedFields[*]}{.manager}/{.operation} {end}",
+    ]);
     assert!(managers.contains("kubectl/Apply"), "{managers}");
     // A later client-side apply of an older manifest still works.
-    s.ok_input(&["apply", "--server-side", "--force-conflicts", "-f", "-"], WEB_V1);
-    assert_eq!(jp(&s, "deploy/web", "{.spec.template.spec.containers[*].name}"), "nginx sidecar");
+    s.ok_input(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        WEB_V1,
+    );
+    assert_eq!(
+        jp(&s, "deploy/web", "{.spec.template.spec.containers[*].name}"),
+        "nginx sidecar"
+    );
 }
