@@ -13,7 +13,9 @@ pub struct Quantity {
 
 /// Why a quantity could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")]
+#[error(
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)]
 pub struct QuantityError;
 
 fn pow10(e: i32) -> Option<i128> {
@@ -35,7 +37,10 @@ impl Quantity {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(body.len());
         let (number, suffix) = body.split_at(split);
-        if number.is_empty() || number.matches('.').count() > 1 || !number.chars().any(|c| c.is_ascii_digit()) {
+        if number.is_empty()
+            || number.matches('.').count() > 1
+            || !number.chars().any(|c| c.is_ascii_digit())
+        {
             return Err(QuantityError);
         }
         let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
@@ -67,9 +72,7 @@ impl Quantity {
             "Pi" => exp2 = 50,
             "Ei" => exp2 = 60,
             other => {
-                let exp = other
-                    .strip_prefix(['e', 'E'])
-                    .ok_or(QuantityError)?;
+                let exp = other.strip_prefix(['e', 'E']).ok_or(QuantityError)?;
                 let e: i32 = exp.parse().map_err(|_| QuantityError)?;
                 if e.abs() > 30 {
                     return Err(QuantityError);
@@ -77,7 +80,11 @@ impl Quantity {
                 exp10 += e;
             }
         }
-        Ok(Quantity { mantissa, exp10, exp2 })
+        Ok(Quantity {
+            mantissa,
+            exp10,
+            exp2,
+        })
     }
 
     /// The value scaled by `10^scale`, rounded up (towards positive infinity), saturating.

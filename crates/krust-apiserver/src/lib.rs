@@ -291,11 +291,19 @@ impl ApiServer {
             .strip_prefix("Bearer ")?
             .trim();
         let secret = self.state.config.join_secret.as_deref()?;
-        let token = token.rsplit_once("::server:").map(|(_, s)| s).unwrap_or(token);
+        let token = token
+            .rsplit_once("::server:")
+            .map(|(_, s)| s)
+            .unwrap_or(token);
         // Compare digests so the comparison time does not depend on where the bytes differ.
         let digest = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
         let same = digest(token.as_bytes()).as_ref() == digest(secret.as_bytes()).as_ref();
-        same.then(|| Identity::new("system:krust-agent", &["system:nodes", "system:authenticated"]))
+        same.then(|| {
+            Identity::new(
+                "system:krust-agent",
+                &["system:nodes", "system:authenticated"],
+            )
+        })
     }
 
     fn health(&self, path: &str, query: &Query) -> Response<ResponseBody> {

@@ -85,7 +85,10 @@ fn authorize(
 ) -> Result<(), ApiError> {
     // Until RBAC and the Node authorizer are served, node agents (group system:nodes) may do
     // what a kubelet does, which krust does not yet narrow down.
-    if identity.groups.iter().any(|g| g == "system:masters" || g == "system:nodes")
+    if identity
+        .groups
+        .iter()
+        .any(|g| g == "system:masters" || g == "system:nodes")
         || CONTROL_PLANE_USERS.contains(&identity.user.as_str())
     {
         return Ok(());
