@@ -53,10 +53,10 @@ fn default_advertise_address() -> Ipv4Addr {
 /// The join token (`K10<sha256 of the CA>::server:<secret>`, as k3s writes it): created once,
 /// reused after. Returns the secret part, which authenticates agents as bearer token.
 fn ensure_token(path: &Path, ca_pem: &str) -> anyhow::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        if let Some((_, secret)) = existing.trim().rsplit_once("::server:") {
-            return Ok(secret.to_string());
-        }
+    if let Ok(existing) = std::fs::read_to_string(path)
+        && let Some((_, secret)) = existing.trim().rsplit_once("::server:")
+    {
+        return Ok(secret.to_string());
     }
     let mut b = [0u8; 24];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
