@@ -173,6 +173,6 @@ mod tests {
             assert!(Quantity::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(from_json(&serde_json::json!(2)).unwrap().value(), 2);
-        assert_eq!(q("8E").value(), 8_000_000_000_000_000_000i64.min(i64::MAX));
+        assert_eq!(q("8E").value(), 8_000_000_000_000_000_000i64);
     }
 }
