@@ -97,7 +97,7 @@ fn deleting_a_deployment_removes_its_replicasets_and_pods() {
         "jsonpath={.metadata.uid}",
     ]);
     let pod = format!(
-        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"nginx-deployment-abc12-xyz","labels":{{"app":"nginx"}},
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"nginx-deployment-abc12-xyz","labels":{{"app":"nginx","pod-template-hash":"abc12"}},
         "ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"nginx-deployment-abc12","uid":"{rs_uid}","controller":true,"blockOwnerDeletion":true}}]}},
         "spec":{{"containers":[{{"name":"nginx","image":"nginx:1.7.9"}}]}}}}"#
     );

@@ -300,7 +300,8 @@ fn patch_edit_set_scale_autoscale() {
 
 #[test]
 fn output_formats_wait_raw_and_auth() {
-    let s = Server::start();
+    // The Deployment's status is written by hand here: no controller may overwrite it.
+    let s = Server::start_with(&["--controllers", "*,-deployment,-replicaset"]);
     s.ok_input(&["apply", "-f", "-"], WEB_V1);
     assert_eq!(
         s.ok(&["get", "deploy", "-o", "name"]).trim(),
@@ -382,7 +383,8 @@ fn output_formats_wait_raw_and_auth() {
 
 #[test]
 fn rollout_history_and_undo_on_hand_written_objects() {
-    let s = Server::start();
+    // ReplicaSets written by hand, as the controller would have: no controller runs here.
+    let s = Server::start_with(&["--controllers", "*,-deployment,-replicaset"]);
     s.ok_input(&["apply", "-f", "-"], WEB_V1);
     let uid = jp(&s, "deploy/web", "{.metadata.uid}");
     // Two ReplicaSets as the controller would have written them.

@@ -2,11 +2,14 @@
 //! clients (kube-rs over an in-process transport, as `system:kube-controller-manager`), one
 //! module per controller, enabled and disabled with upstream's `--controllers` syntax.
 
+pub mod deployment;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod replicaset;
+pub mod runtime;
 
 /// Every controller this build has, by its upstream name.
-pub const CONTROLLERS: &[&str] = &["garbagecollector", "namespace"];
+pub const CONTROLLERS: &[&str] = &["garbagecollector", "namespace", "deployment", "replicaset"];
 
 /// Whether `name` is enabled by a `--controllers` value: a comma-separated list where `*`
 /// enables every controller, `foo` enables foo, and `-foo` disables foo (upstream's syntax).
@@ -25,6 +28,8 @@ pub fn is_enabled(spec: &str, name: &str) -> bool {
 /// Starts every enabled controller on `client`.
 pub fn start(client: kube::Client, spec: &str) -> Vec<&'static str> {
     let mut started = Vec::new();
+    // Informers shared by the controllers that watch the same kinds.
+    let informers = runtime::Informers::new(client.clone());
     for name in CONTROLLERS {
         if !is_enabled(spec, name) {
             continue;
@@ -36,6 +41,18 @@ pub fn start(client: kube::Client, spec: &str) -> Vec<&'static str> {
             }
             "namespace" => {
                 tokio::spawn(namespace::NamespaceController::new(client).run());
+            }
+            "deployment" => {
+                tokio::spawn(
+                    deployment::DeploymentController::with_informers(client, informers.clone())
+                        .run(),
+                );
+            }
+            "replicaset" => {
+                tokio::spawn(
+                    replicaset::ReplicaSetController::with_informers(client, informers.clone())
+                        .run(),
+                );
             }
             _ => continue,
         }

@@ -111,7 +111,9 @@ pub fn parse_capacity(spec: &str) -> Result<NodeCapacity, Error> {
             .ok_or_else(|| bad(format!("{item:?} is not NAME=QUANTITY")))?;
         let (name, value) = (name.trim(), value.trim());
         if !is_quantity(value) {
-            return Err(bad(format!("{value:?} is not a quantity (e.g. 32, 500m, 256Gi)")));
+            return Err(bad(format!(
+                "{value:?} is not a quantity (e.g. 32, 500m, 256Gi)"
+            )));
         }
         match name {
             "cpu" => cap.cpu = value.into(),
@@ -358,9 +360,10 @@ mod tests {
         assert_eq!(c.memory, "256Gi");
         assert_eq!(c.pods, "110");
         assert_eq!(c.ephemeral_storage, "1Ti");
-        let c: NodeCapacity = "cpu=4, memory=8Gi ,pods=20,ephemeral-storage=100Gi,example.com/gpu=2"
-            .parse()
-            .unwrap();
+        let c: NodeCapacity =
+            "cpu=4, memory=8Gi ,pods=20,ephemeral-storage=100Gi,example.com/gpu=2"
+                .parse()
+                .unwrap();
         assert_eq!(c.cpu, "4");
         assert_eq!(c.memory, "8Gi");
         assert_eq!(c.pods, "20");
@@ -417,7 +420,10 @@ mod tests {
         c.validate().unwrap();
         for bad in ["", "Sim", "-x", "a_b", "a b"] {
             c.name_prefix = bad.into();
-            assert!(matches!(c.validate(), Err(Error::InvalidNamePrefix(_))), "{bad}");
+            assert!(
+                matches!(c.validate(), Err(Error::InvalidNamePrefix(_))),
+                "{bad}"
+            );
         }
     }
 

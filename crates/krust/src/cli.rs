@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the control plane (API server and storage).
     Server(ServerArgs),
+    /// Run a node agent that joins a server (today: simulated nodes only).
+    Agent(AgentArgs),
     /// Print the admin kubeconfig of a server on this machine.
     Kubeconfig(KubeconfigArgs),
     /// Run a benchmark and print its results.
@@ -76,9 +78,49 @@ pub struct ServerArgs {
     /// (e.g. `*,-garbagecollector`).
     #[arg(long, default_value = "*")]
     pub controllers: String,
+    /// Run N simulated nodes in this process (a scale-testing tool, as kwok: nodes keep leases and
+    /// bound pods are marked Running without containers).
+    #[arg(long, default_value_t = 0)]
+    pub simulate_nodes: usize,
+    /// Capacity of each simulated node.
+    #[arg(long, default_value = "cpu=32,memory=256Gi,pods=110")]
+    pub node_capacity: String,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    pub disable_scheduler: bool,
     /// Seconds between storage compactions (history older than the previous run is dropped).
     #[arg(long, default_value_t = 300)]
     pub compaction_interval: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// The server to join, e.g. `https://10.0.0.1:6443`.
+    #[arg(long)]
+    pub server: String,
+    /// The join token (`<server data-dir>/server/token`: `K10<CA hash>::server:<secret>`).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// A file holding the join token.
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
+    /// Register N simulated nodes (no containers: pods bound to them are reported Running, as
+    /// kwok does). A scale-testing tool; required in this build.
+    #[arg(long, value_name = "N")]
+    pub simulate_nodes: Option<usize>,
+    /// Capacity (and allocatable) of each simulated node: `cpu=32,memory=256Gi,pods=110`, plus
+    /// `ephemeral-storage=…` and extended resources (`example.com/gpu=8`).
+    #[arg(long, default_value = "cpu=32,memory=256Gi,pods=110")]
+    pub node_capacity: String,
+    /// Simulated nodes are named `<prefix>-0`, `<prefix>-1`, …
+    #[arg(long, default_value = "sim-node")]
+    pub node_name_prefix: String,
+    /// Range the simulated nodes' podCIDRs (one /24 each, by index) are carved from.
+    #[arg(long, default_value = "10.128.0.0/9")]
+    pub simulated_pod_cidr: String,
+    /// Where the agent's state lives (unused by simulated nodes).
+    #[arg(long, default_value = "/var/lib/krust")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

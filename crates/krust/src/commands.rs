@@ -1,5 +1,6 @@
 //! The subcommands, one file each under `commands/`.
 
+mod agent;
 mod bench;
 mod kubeconfig;
 mod server;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Kubeconfig(args) => kubeconfig::run(&args),
         Command::Server(args) => runtime()?.block_on(server::run(args)),
+        Command::Agent(args) => runtime()?.block_on(agent::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
     }
 }

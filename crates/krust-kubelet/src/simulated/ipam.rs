@@ -250,7 +250,14 @@ mod tests {
         assert_eq!(c.to_string(), "10.128.0.0/9");
         assert!(c.contains("10.255.255.255".parse().unwrap()));
         assert!(!c.contains("10.0.0.1".parse().unwrap()));
-        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "x/8", "10.0.0.0/-1", ""] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "x/8",
+            "10.0.0.0/-1",
+            "",
+        ] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad}");
         }
         assert_eq!(cidr("0.0.0.0/0").to_string(), "0.0.0.0/0");
@@ -262,7 +269,10 @@ mod tests {
         assert_eq!(node_range_count(base), 32768);
         assert_eq!(node_pod_cidr(base, 0).unwrap().to_string(), "10.128.0.0/24");
         assert_eq!(node_pod_cidr(base, 1).unwrap().to_string(), "10.128.1.0/24");
-        assert_eq!(node_pod_cidr(base, 256).unwrap().to_string(), "10.129.0.0/24");
+        assert_eq!(
+            node_pod_cidr(base, 256).unwrap().to_string(),
+            "10.129.0.0/24"
+        );
         assert_eq!(
             node_pod_cidr(base, 4999).unwrap().to_string(),
             "10.147.135.0/24"

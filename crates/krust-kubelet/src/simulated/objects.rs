@@ -249,19 +249,14 @@ fn normalize_image(image: &str) -> (String, String) {
             // A tag is a ':' after the last '/'.
             let slash = image.rfind('/').map_or(0, |i| i + 1);
             match image[slash..].rfind(':') {
-                Some(i) => (
-                    &image[..slash + i],
-                    format!(":{}", &image[slash + i + 1..]),
-                ),
+                Some(i) => (&image[..slash + i], format!(":{}", &image[slash + i + 1..])),
                 None => (image, ":latest".to_string()),
             }
         }
     };
     let repo = match name.split_once('/') {
         None => format!("docker.io/library/{name}"),
-        Some((first, _))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             name.to_string()
         }
         Some(_) => format!("docker.io/{name}"),
@@ -298,10 +293,7 @@ pub(crate) fn running_pod_status(
     let old_conditions = old.conditions.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let started = old
-        .start_time
-        .clone()
-        .unwrap_or_else(|| Time(now));
+    let started = old.start_time.clone().unwrap_or(Time(now));
 
     // Readiness gates: Ready only once every gate's condition is True (upstream's rule).
     let unmet_gate = spec
@@ -329,10 +321,7 @@ pub(crate) fn running_pod_status(
         };
         let previous = old_conditions.iter().find(|c| c.type_ == *type_);
         let since = match previous {
-            Some(c) if c.status == status => c
-                .last_transition_time
-                .clone()
-                .unwrap_or_else(|| Time(now)),
+            Some(c) if c.status == status => c.last_transition_time.clone().unwrap_or(Time(now)),
             _ => Time(now),
         };
         conditions.push(PodCondition {
@@ -481,7 +470,10 @@ mod tests {
         let v = serde_json::to_value(&node).unwrap();
         assert_eq!(v["metadata"]["name"], "sim-node-1");
         assert_eq!(v["metadata"]["labels"]["krust.io/simulated"], "true");
-        assert_eq!(v["metadata"]["labels"]["kubernetes.io/hostname"], "sim-node-1");
+        assert_eq!(
+            v["metadata"]["labels"]["kubernetes.io/hostname"],
+            "sim-node-1"
+        );
         assert_eq!(v["metadata"]["labels"]["kubernetes.io/os"], "linux");
         assert_eq!(v["metadata"]["labels"]["kubernetes.io/arch"], "amd64");
         assert_eq!(v["spec"]["podCIDR"], "10.128.1.0/24");
@@ -559,8 +551,14 @@ mod tests {
                 "docker.io/library/nginx".into()
             )
         );
-        assert_eq!(normalize_image("busybox").0, "docker.io/library/busybox:latest");
-        assert_eq!(normalize_image("bitnami/redis").0, "docker.io/bitnami/redis:latest");
+        assert_eq!(
+            normalize_image("busybox").0,
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            normalize_image("bitnami/redis").0,
+            "docker.io/bitnami/redis:latest"
+        );
         assert_eq!(
             normalize_image("localhost:5000/app:v1"),
             ("localhost:5000/app:v1".into(), "localhost:5000/app".into())
@@ -667,7 +665,10 @@ mod tests {
         assert_eq!(cs[0]["ready"], true);
         assert_eq!(cs[0]["started"], true);
         assert_eq!(cs[0]["restartCount"], 0);
-        assert_eq!(cs[0]["state"]["running"]["startedAt"], "2025-01-01T00:00:02Z");
+        assert_eq!(
+            cs[0]["state"]["running"]["startedAt"],
+            "2025-01-01T00:00:02Z"
+        );
         assert!(
             cs[0]["imageID"]
                 .as_str()
@@ -688,7 +689,10 @@ mod tests {
         let again = running_pod_status(&p2, host, ip, later);
         let v2 = serde_json::to_value(&again).unwrap();
         assert_eq!(v2["startTime"], "2025-01-01T00:00:02Z");
-        assert_eq!(v2["conditions"][2]["lastTransitionTime"], "2025-01-01T00:00:02Z");
+        assert_eq!(
+            v2["conditions"][2]["lastTransitionTime"],
+            "2025-01-01T00:00:02Z"
+        );
     }
 
     #[test]
@@ -726,12 +730,20 @@ mod tests {
         };
         let pending = pod(spec.clone(), None);
         assert_eq!(already_running_here(&pending, host), None);
-        let st = running_pod_status(&pending, host, Ipv4Addr::new(10, 128, 1, 9), Timestamp::now());
+        let st = running_pod_status(
+            &pending,
+            host,
+            Ipv4Addr::new(10, 128, 1, 9),
+            Timestamp::now(),
+        );
         let running = pod(spec, Some(st));
         assert_eq!(
             already_running_here(&running, host),
             Some(Some(Ipv4Addr::new(10, 128, 1, 9)))
         );
-        assert_eq!(already_running_here(&running, Ipv4Addr::new(198, 18, 0, 3)), None);
+        assert_eq!(
+            already_running_here(&running, Ipv4Addr::new(198, 18, 0, 3)),
+            None
+        );
     }
 }

@@ -173,6 +173,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let controller_client = crate::in_process::client(&api, "system:kube-controller-manager", &[]);
     let started = krust_controllers::start(controller_client, &args.controllers);
     tracing::info!(controllers = ?started, "controllers started");
+    if !args.disable_scheduler {
+        let client = crate::in_process::client(&api, "system:kube-scheduler", &[]);
+        let config = krust_scheduler::SchedulerConfig::default();
+        tokio::spawn(krust_scheduler::Scheduler::new(client, config).run());
+    }
+    if args.simulate_nodes > 0 {
+        let capacity = krust_kubelet::simulated::parse_capacity(&args.node_capacity)
+            .map_err(|e| anyhow::anyhow!("--node-capacity: {e}"))?;
+        let config = krust_kubelet::simulated::SimConfig {
+            count: args.simulate_nodes,
+            capacity,
+            ..Default::default()
+        };
+        let client = crate::in_process::client(&api, "system:krust-agent", &["system:nodes"]);
+        tokio::spawn(krust_kubelet::simulated::SimulatedNodes::new(client, config).run());
+        tracing::info!(nodes = args.simulate_nodes, "simulated nodes started");
+    }
     if !args.disable_agent {
         tracing::warn!(
             "this build has no node agent yet: running the control plane only (as with --disable-agent)"

@@ -1,0 +1,455 @@
+//! `krust agent`: joins a server with its join token. The token (`K10<sha256 of the CA
+//! PEM>::server:<secret>`, k3s's format) pins the cluster CA: the agent fetches `/cacerts`
+//! over TLS without trusting anything yet, checks the PEM's SHA-256 against the token, and only
+//! then talks to the API with that CA as its sole root and the secret as bearer token.
+//!
+//! This build runs simulated nodes only (`--simulate-nodes N`); the real node agent
+//! (containerd, pods with containers) is not part of it yet.
+
+use crate::cli::AgentArgs;
+use anyhow::{Context, bail};
+use k8s_openapi::api::core::v1::Node;
+use krust_kubelet::simulated::{SimConfig, SimulatedNodes, parse_capacity};
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Longest `/cacerts` response accepted.
+const MAX_CACERTS: u64 = 1 << 20;
+/// Time allowed for fetching `/cacerts`.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A parsed join token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JoinToken {
+    /// SHA-256 (lowercase hex) of the CA bundle the server must present, when the token
+    /// carries one (`K10…` tokens do).
+    pub ca_hash: Option<String>,
+    /// The secret, sent as bearer token.
+    pub secret: String,
+}
+
+impl JoinToken {
+    /// Parses `K10<hex>::<user>:<secret>` (k3s's secure format) or a bare secret.
+    pub(crate) fn parse(token: &str) -> anyhow::Result<JoinToken> {
+        let token = token.trim();
+        if token.is_empty() {
+            bail!("the join token is empty");
+        }
+        let Some(rest) = token.strip_prefix("K10") else {
+            if token.contains("::") {
+                bail!("the join token is malformed (expected K10<ca-hash>::server:<secret>)");
+            }
+            return Ok(JoinToken {
+                ca_hash: None,
+                secret: token.to_string(),
+            });
+        };
+        let (hash, creds) = rest
+            .split_once("::")
+            .context("the join token is malformed (expected K10<ca-hash>::server:<secret>)")?;
+        if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            bail!("the join token's CA hash is not a SHA-256 hex digest");
+        }
+        let secret = creds.split_once(':').map_or(creds, |(_, s)| s);
+        if secret.is_empty() {
+            bail!("the join token has no secret after its CA hash");
+        }
+        Ok(JoinToken {
+            ca_hash: Some(hash.to_ascii_lowercase()),
+            secret: secret.to_string(),
+        })
+    }
+}
+
+/// Runs the agent until SIGINT or SIGTERM.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let Some(count) = args.simulate_nodes else {
+        bail!(
+            "this build of krust has no real node agent yet (containerd, pods with containers); \
+             only simulated nodes are available: add --simulate-nodes N"
+        );
+    };
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the join token from {}", path.display()))?,
+        (None, None) => bail!("a join token is needed: --token TOKEN or --token-file FILE"),
+    };
+    let token = JoinToken::parse(&token)?;
+    let capacity = parse_capacity(&args.node_capacity)?;
+    let config = SimConfig {
+        count,
+        name_prefix: args.node_name_prefix.clone(),
+        capacity,
+        pod_cidr_base: args.simulated_pod_cidr.clone(),
+        ..SimConfig::default()
+    };
+    config.validate()?;
+
+    let url: http::Uri = args
+        .server
+        .parse()
+        .with_context(|| format!("--server {:?} is not a URL", args.server))?;
+    if url.scheme_str() != Some("https") {
+        bail!("--server must be an https:// URL (got {:?})", args.server);
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let pem = fetch_cacerts(&url, &provider)
+        .await
+        .with_context(|| format!("fetching the cluster CA from {}/cacerts", args.server))?;
+    let actual = sha256_hex(&pem);
+    match &token.ca_hash {
+        Some(expected) if *expected != actual => bail!(
+            "the server's CA certificate does not match the join token (token expects sha256 \
+             {expected}, server presented {actual}): wrong token, or not the server the token \
+             came from; refusing to join"
+        ),
+        Some(_) => tracing::info!("cluster CA verified against the join token"),
+        None => tracing::warn!(
+            "the join token carries no CA hash: trusting the CA the server presented \
+             (sha256 {actual}); use the full K10… token to pin it"
+        ),
+    }
+    let roots = pem_certificates(&pem);
+    if roots.is_empty() {
+        bail!("the server's /cacerts held no PEM certificate");
+    }
+
+    let client = api_client(url, roots, &token.secret)?;
+    check_access(&client).await?;
+    tracing::info!(
+        server = %args.server,
+        nodes = count,
+        prefix = %config.name_prefix,
+        "krust agent joined; running simulated nodes"
+    );
+    let nodes = SimulatedNodes::new(client, config);
+    tokio::select! {
+        _ = nodes.run() => bail!("the simulated nodes stopped"),
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+    }
+    Ok(())
+}
+
+/// A client trusting only `roots`, authenticated by the bearer `secret`.
+fn api_client(url: http::Uri, roots: Vec<Vec<u8>>, secret: &str) -> anyhow::Result<kube::Client> {
+    let mut config = kube::Config::new(url);
+    config.root_cert = Some(roots);
+    config.auth_info = serde_json::from_value(serde_json::json!({ "token": secret }))
+        .context("building the agent's credentials")?;
+    config.connect_timeout = Some(Duration::from_secs(10));
+    kube::Client::try_from(config).context("building the API client")
+}
+
+/// Fails with a clear message when the server does not accept the token.
+async fn check_access(client: &kube::Client) -> anyhow::Result<()> {
+    let api: kube::Api<Node> = kube::Api::all(client.clone());
+    match api
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 401 => {
+            bail!("the server rejected the join token (401 Unauthorized)")
+        }
+        Err(kube::Error::Api(s)) if s.code == 403 => {
+            bail!(
+                "the server does not let this agent list nodes (403): {}",
+                s.message
+            )
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("reaching the API server")),
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, data)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The DER of every `CERTIFICATE` block in `pem`.
+fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    use base64::Engine;
+    let text = String::from_utf8_lossy(pem);
+    let mut out = Vec::new();
+    let mut body: Option<String> = None;
+    for line in text.lines().map(str::trim) {
+        if line == "-----BEGIN CERTIFICATE-----" {
+            body = Some(String::new());
+        } else if line == "-----END CERTIFICATE-----" {
+            if let Some(b) = body.take()
+                && let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b.as_bytes())
+            {
+                out.push(der);
+            }
+        } else if let Some(b) = body.as_mut() {
+            b.push_str(line);
+        }
+    }
+    out
+}
+
+/// Accepts any server certificate: used for the one `/cacerts` request, whose answer is then
+/// checked against the join token's hash before anything is trusted. Handshake signatures are
+/// still verified (the peer must hold the key of the certificate it shows).
+#[derive(Debug)]
+struct AcceptAnyServerCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `GET /cacerts` over TLS without verifying the server (see [`AcceptAnyServerCert`]).
+async fn fetch_cacerts(url: &http::Uri, provider: &Arc<CryptoProvider>) -> anyhow::Result<Vec<u8>> {
+    let host = url.host().context("the server URL has no host")?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = url.port_u16().unwrap_or(443);
+    let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS configuration")?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider.clone())))
+        .with_no_client_auth();
+    let server_name = ServerName::try_from(host.clone())
+        .with_context(|| format!("{host:?} is not a valid server name"))?;
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .with_context(|| format!("connecting to {host}:{port}"))?;
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+            .connect(server_name, tcp)
+            .await
+            .context("TLS handshake")?;
+        let authority = url
+            .authority()
+            .map_or_else(|| host.clone(), |a| a.as_str().to_string());
+        let request = format!(
+            "GET /cacerts HTTP/1.1\r\nHost: {authority}\r\nAccept: */*\r\nUser-Agent: krust-agent\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        stream.flush().await?;
+        let mut raw = Vec::new();
+        let read = (&mut stream)
+            .take(MAX_CACERTS + 16 * 1024)
+            .read_to_end(&mut raw)
+            .await;
+        // A server that closes without close_notify still gave us the whole response.
+        if let Err(e) = read
+            && raw.is_empty()
+        {
+            return Err(anyhow::Error::new(e).context("reading the response"));
+        }
+        anyhow::Ok(raw)
+    };
+    let raw = tokio::time::timeout(FETCH_TIMEOUT, exchange)
+        .await
+        .context("timed out")??;
+    parse_http_response(&raw)
+}
+
+/// The body of a complete HTTP/1.1 response, or an error for a non-200 status.
+fn parse_http_response(raw: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("the server's response has no end of headers")?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let body = &raw[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let code = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .with_context(|| format!("malformed status line {status_line:?}"))?;
+    let mut chunked = false;
+    let mut length: Option<usize> = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        if name == "transfer-encoding" && value.to_ascii_lowercase().contains("chunked") {
+            chunked = true;
+        } else if name == "content-length" {
+            length = value.parse().ok();
+        }
+    }
+    let body = if chunked {
+        dechunk(body)?
+    } else if let Some(n) = length {
+        body.get(..n)
+            .context("the server's response was cut short")?
+            .to_vec()
+    } else {
+        body.to_vec()
+    };
+    if code != 200 {
+        bail!(
+            "HTTP {code}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        );
+    }
+    if body.len() as u64 > MAX_CACERTS {
+        bail!("the CA bundle is larger than {MAX_CACERTS} bytes");
+    }
+    Ok(body)
+}
+
+/// Decodes a chunked transfer-encoded body.
+fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .context("malformed chunked body")?;
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .with_context(|| format!("malformed chunk size {size_text:?}"))?;
+        data = &data[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = data
+            .get(..size)
+            .context("the server's response was cut short")?;
+        out.extend_from_slice(chunk);
+        data = data.get(size + 2..).context("malformed chunked body")?;
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {},
+                _ = i.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12";
+
+    #[test]
+    fn parses_tokens() {
+        let t = JoinToken::parse(&format!("K10{HASH}::server:s3cret\n")).unwrap();
+        assert_eq!(t.ca_hash.as_deref(), Some(HASH));
+        assert_eq!(t.secret, "s3cret");
+        let t = JoinToken::parse(&format!("K10{}::node:abc", HASH.to_uppercase())).unwrap();
+        assert_eq!(t.ca_hash.as_deref(), Some(HASH));
+        assert_eq!(t.secret, "abc");
+        let t = JoinToken::parse("plainsecret").unwrap();
+        assert_eq!(t.ca_hash, None);
+        assert_eq!(t.secret, "plainsecret");
+        for bad in [
+            "",
+            "K10abc::server:x",
+            &format!("K10{HASH}::server:"),
+            &format!("K10{HASH}"),
+            "x::y",
+        ] {
+            assert!(JoinToken::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn parses_responses() {
+        let raw = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(parse_http_response(raw).unwrap(), b"hello");
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\n\r\n";
+        assert_eq!(parse_http_response(raw).unwrap(), b"hello");
+        let raw = b"HTTP/1.1 200 OK\r\n\r\nuntil-eof";
+        assert_eq!(parse_http_response(raw).unwrap(), b"until-eof");
+        let raw = b"HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\n\r\nnah";
+        assert!(
+            parse_http_response(raw)
+                .unwrap_err()
+                .to_string()
+                .contains("404")
+        );
+        assert!(parse_http_response(b"garbage").is_err());
+        assert!(parse_http_response(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nab").is_err());
+        assert!(
+            parse_http_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn reads_pem_certificates() {
+        let pem = b"-----BEGIN CERTIFICATE-----\nAAEC\nAw==\n-----END CERTIFICATE-----\n\
+                    junk\n-----BEGIN CERTIFICATE-----\nBAU=\n-----END CERTIFICATE-----\n";
+        assert_eq!(pem_certificates(pem), vec![vec![0, 1, 2, 3], vec![4, 5]]);
+        assert!(pem_certificates(b"nothing").is_empty());
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
