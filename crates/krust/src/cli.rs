@@ -139,6 +139,27 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// API server throughput and latency (create/get/list/watch) and storage write rate.
     Api(BenchApiArgs),
+    /// Scheduling throughput and latency on simulated nodes (also at 100 and 1000 nodes).
+    Scheduler(BenchSchedulerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSchedulerArgs {
+    /// Simulated nodes of the main run.
+    #[arg(long, default_value_t = 5000)]
+    pub nodes: usize,
+    /// Pods created in bulk per run.
+    #[arg(long, default_value_t = 10000)]
+    pub pods: usize,
+    /// Node counts of the extra runs (comma-separated; empty for none).
+    #[arg(long, default_value = "100,1000", value_delimiter = ',')]
+    pub also_nodes: Vec<usize>,
+    /// Concurrent pod creations.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// The krust binary to start as the server (default: this one).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

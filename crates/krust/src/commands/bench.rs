@@ -2,6 +2,7 @@
 //! print a table and a final `key=value` summary line.
 
 mod api;
+mod scheduler;
 mod server_process;
 
 use crate::cli::{BenchArgs, BenchCommand};
@@ -9,6 +10,7 @@ use crate::cli::{BenchArgs, BenchCommand};
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         BenchCommand::Api(a) => api::run(a).await,
+        BenchCommand::Scheduler(a) => scheduler::run(a).await,
     }
 }
 

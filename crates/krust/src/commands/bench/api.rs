@@ -173,7 +173,11 @@ async fn watch_latency(
 
 pub async fn run(args: BenchApiArgs) -> anyhow::Result<()> {
     let count = args.count.max(1);
-    let server = ServerProcess::start(args.server_binary.clone()).await?;
+    let server = ServerProcess::start(
+        args.server_binary.clone(),
+        &["--disable-scheduler".to_string()],
+    )
+    .await?;
     let client = server.client().await?;
     let rss_idle = server.rss_mib();
     println!(

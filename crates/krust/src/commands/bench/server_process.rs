@@ -19,7 +19,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl ServerProcess {
-    pub async fn start(binary: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub async fn start(binary: Option<PathBuf>, extra_args: &[String]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("krust-bench-").tempdir()?;
         let port = free_port()?;
         let kubeconfig = dir.path().join("admin.yaml");
@@ -45,6 +45,7 @@ impl ServerProcess {
             .arg(&kubeconfig)
             .arg("--log-level")
             .arg("warn")
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
