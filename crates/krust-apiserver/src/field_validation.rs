@@ -130,8 +130,30 @@ pub fn go_map_text(v: &Value) -> String {
 
 /// The schema objects of `info` are checked against: the kind's definition, or a custom
 /// resource's `openAPIV3Schema`.
-pub fn schema_for(info: &ResourceInfo) -> Option<Value> {
-    crate::openapi::kind_schema(info)
+pub fn schema_for(info: &ResourceInfo) -> Option<std::sync::Arc<Value>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    if info.custom.is_some() {
+        return crate::openapi::kind_schema(info).map(Arc::new);
+    }
+    // Built-in schemas never change: build each once.
+    type Cache = Mutex<HashMap<(String, String, String), Option<Arc<Value>>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = (info.group.clone(), info.version.clone(), info.kind.clone());
+    let cache = CACHE.get_or_init(Cache::default);
+    if let Some(hit) = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+    {
+        return hit.clone();
+    }
+    let built = crate::openapi::kind_schema(info).map(Arc::new);
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, built.clone());
+    built
 }
 
 /// Unknown fields of `obj` against `schema` (a definition from the built-in OpenAPI
@@ -509,7 +531,10 @@ mod tests {
 
     fn deployment_schema() -> Value {
         let r = Registry::builtin();
-        schema_for(&r.get("apps", "v1", "deployments").unwrap()).unwrap()
+        schema_for(&r.get("apps", "v1", "deployments").unwrap())
+            .unwrap()
+            .as_ref()
+            .clone()
     }
 
     fn check(body: &str, schema: &Value) -> (Value, Vec<String>) {

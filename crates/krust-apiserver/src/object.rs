@@ -53,12 +53,34 @@ pub fn generate_name(base: &str) -> String {
 
 /// The bytes stored for an object: its JSON without `resourceVersion` and `selfLink`.
 pub fn encode_for_storage(obj: &Value) -> Result<Bytes, ApiError> {
-    let mut v = obj.clone();
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
-        meta.remove("selfLink");
+    // Serialize the object as it is, but with `metadata` written without the two keys (no
+    // copy of the whole object).
+    struct Stored<'a>(&'a Value);
+    impl serde::Serialize for Stored<'_> {
+        fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let Some(map) = self.0.as_object() else {
+                return self.0.serialize(ser);
+            };
+            let mut m = ser.serialize_map(Some(map.len()))?;
+            for (k, v) in map {
+                if k == "metadata"
+                    && let Some(meta) = v.as_object()
+                {
+                    let filtered: serde_json::Map<String, Value> = meta
+                        .iter()
+                        .filter(|(mk, _)| *mk != "resourceVersion" && *mk != "selfLink")
+                        .map(|(mk, mv)| (mk.clone(), mv.clone()))
+                        .collect();
+                    m.serialize_entry(k, &filtered)?;
+                    continue;
+                }
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
     }
-    serde_json::to_vec(&v)
+    serde_json::to_vec(&Stored(obj))
         .map(Bytes::from)
         .map_err(|e| ApiError::internal(e.to_string()))
 }
@@ -82,14 +104,29 @@ pub fn partial_metadata(obj: &Value, v1beta1: bool) -> Value {
 /// Whether two objects are equal apart from `metadata.resourceVersion` and `managedFields`
 /// timestamps (an update that changes nothing is not written).
 pub fn semantically_equal(a: &Value, b: &Value) -> bool {
-    fn strip(v: &Value) -> Value {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        v
+    let (Some(am), Some(bm)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    if am.len() != bm.len() {
+        return false;
     }
-    strip(a) == strip(b)
+    am.iter().all(|(k, av)| {
+        let Some(bv) = bm.get(k) else { return false };
+        if k != "metadata" {
+            return av == bv;
+        }
+        match (av.as_object(), bv.as_object()) {
+            (Some(x), Some(y)) => {
+                let skip = |key: &String| key == "resourceVersion";
+                x.iter().filter(|(k, _)| !skip(k)).count()
+                    == y.iter().filter(|(k, _)| !skip(k)).count()
+                    && x.iter()
+                        .filter(|(k, _)| !skip(k))
+                        .all(|(k, v)| y.get(k) == Some(v))
+            }
+            _ => av == bv,
+        }
+    })
 }
 
 #[cfg(test)]

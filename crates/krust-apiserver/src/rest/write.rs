@@ -91,7 +91,7 @@ fn validate_fields(
         options_kind,
     )?;
     let schema = crate::field_validation::schema_for(&ctx.info);
-    let problems = crate::field_validation::check_and_prune(obj, schema.as_ref(), raw);
+    let problems = crate::field_validation::check_and_prune(obj, schema.as_deref(), raw);
     let warnings = fv.outcome(problems, &ctx.info.kind, &ctx.info.version)?;
     ctx.warnings.extend(warnings);
     Ok(())
@@ -102,7 +102,7 @@ fn validate_patched_fields(ctx: &mut Ctx, obj: &mut Value, patch: &[u8]) -> Resu
     use crate::field_validation::FieldValidation;
     let fv = FieldValidation::from_query_for(ctx.query.get("fieldValidation"), "PatchOptions")?;
     let schema = crate::field_validation::schema_for(&ctx.info);
-    let problems = crate::field_validation::check_and_prune(obj, schema.as_ref(), None);
+    let problems = crate::field_validation::check_and_prune(obj, schema.as_deref(), None);
     match fv {
         FieldValidation::Strict if !problems.is_empty() => {
             let p: Value = serde_json::from_slice(patch)
