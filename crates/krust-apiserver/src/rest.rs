@@ -133,6 +133,28 @@ where
     }
 }
 
+/// The format of an object body (create, update, subresource writes): JSON, YAML or
+/// protobuf; anything else is 415.
+pub(crate) fn object_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
+    crate::negotiate::body_format(content_type)
+        .filter(|f| {
+            matches!(
+                f,
+                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
+            )
+        })
+        .ok_or_else(|| {
+            ApiError::unsupported_media_type(
+                content_type.unwrap_or(""),
+                &[
+                    "application/json",
+                    "application/yaml",
+                    "application/vnd.kubernetes.protobuf",
+                ],
+            )
+        })
+}
+
 /// Decodes a JSON or YAML object body.
 pub(crate) fn decode_object(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     let v: Value = match format {

@@ -4,7 +4,6 @@
 
 use super::{Ctx, decode_object};
 use crate::Identity;
-use crate::negotiate::{BodyFormat, body_format};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
 use http::Response;
@@ -42,23 +41,7 @@ pub(crate) async fn create(
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let format = body_format(content_type)
-        .filter(|f| {
-            matches!(
-                f,
-                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
-            )
-        })
-        .ok_or_else(|| {
-            ApiError::unsupported_media_type(
-                content_type.unwrap_or(""),
-                &[
-                    "application/json",
-                    "application/yaml",
-                    "application/vnd.kubernetes.protobuf",
-                ],
-            )
-        })?;
+    let format = super::object_format(content_type)?;
     let mut obj = decode_object(body, format)?;
     obj["apiVersion"] = json!(ctx.info.api_version());
     obj["kind"] = json!(ctx.info.kind);

@@ -4,7 +4,6 @@
 use super::write::{Attempt, Mode, commit_update, load};
 use super::{Ctx, decode_object};
 use crate::ApiServer;
-use crate::negotiate::{BodyFormat, body_format};
 use crate::response::{self, ResponseBody};
 use crate::status::ApiError;
 use http::Response;
@@ -125,23 +124,7 @@ pub(crate) async fn update(
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let format = body_format(content_type)
-        .filter(|f| {
-            matches!(
-                f,
-                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
-            )
-        })
-        .ok_or_else(|| {
-            ApiError::unsupported_media_type(
-                content_type.unwrap_or(""),
-                &[
-                    "application/json",
-                    "application/yaml",
-                    "application/vnd.kubernetes.protobuf",
-                ],
-            )
-        })?;
+    let format = super::object_format(content_type)?;
     let dry_run = ctx.dry_run()?;
     let scale = decode_object(body, format)?;
     let info = ctx.info.clone();

@@ -323,23 +323,7 @@ pub(crate) async fn create(
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let format = body_format(content_type)
-        .filter(|f| {
-            matches!(
-                f,
-                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
-            )
-        })
-        .ok_or_else(|| {
-            ApiError::unsupported_media_type(
-                content_type.unwrap_or(""),
-                &[
-                    "application/json",
-                    "application/yaml",
-                    "application/vnd.kubernetes.protobuf",
-                ],
-            )
-        })?;
+    let format = super::object_format(content_type)?;
     let dry_run = ctx.dry_run()?;
     let mut obj = decode_object(body, format)?;
     validate_fields(
@@ -496,23 +480,7 @@ pub(crate) async fn update(
     content_type: Option<&str>,
     mode: Mode,
 ) -> Result<Response<ResponseBody>, ApiError> {
-    let format = body_format(content_type)
-        .filter(|f| {
-            matches!(
-                f,
-                BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf
-            )
-        })
-        .ok_or_else(|| {
-            ApiError::unsupported_media_type(
-                content_type.unwrap_or(""),
-                &[
-                    "application/json",
-                    "application/yaml",
-                    "application/vnd.kubernetes.protobuf",
-                ],
-            )
-        })?;
+    let format = super::object_format(content_type)?;
     let dry_run = ctx.dry_run()?;
     let mut obj = decode_object(body, format)?;
     validate_fields(
