@@ -201,3 +201,31 @@ fn exhaustion_is_reported_and_preemption_makes_room() {
     ]);
     assert!(!events.trim().is_empty(), "no Preempted event");
 }
+
+#[test]
+fn most_allocated_scoring_packs_pods_onto_one_node() {
+    let s = Server::start_with(&[
+        "--simulate-nodes",
+        "3",
+        "--node-capacity",
+        "cpu=2,memory=4Gi,pods=20",
+        "--scheduler-score-strategy",
+        "MostAllocated",
+    ]);
+    assert!(eventually(Duration::from_secs(60), || {
+        s.ok(&["get", "nodes", "--no-headers"])
+            .lines()
+            .filter(|l| l.contains(" Ready "))
+            .count()
+            == 3
+    }));
+    let mut nodes = std::collections::BTreeSet::new();
+    for i in 0..4 {
+        s.ok_input(
+            &["apply", "-f", "-"],
+            &pod(&format!("pack{i}"), "app: pack", "300m", ""),
+        );
+        nodes.insert(node_of(&s, &format!("pack{i}")));
+    }
+    assert_eq!(nodes.len(), 1, "MostAllocated should bin-pack: {nodes:?}");
+}

@@ -88,6 +88,10 @@ pub struct ServerArgs {
     /// Do not run the scheduler in this process.
     #[arg(long)]
     pub disable_scheduler: bool,
+    /// How the scheduler scores node resources: `LeastAllocated` (spread, the default) or
+    /// `MostAllocated` (bin-pack), as upstream's NodeResourcesFit scoring strategy.
+    #[arg(long, default_value = "LeastAllocated")]
+    pub scheduler_score_strategy: String,
     /// Seconds between storage compactions (history older than the previous run is dropped).
     #[arg(long, default_value_t = 300)]
     pub compaction_interval: u64,

@@ -175,7 +175,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(controllers = ?started, "controllers started");
     if !args.disable_scheduler {
         let client = crate::in_process::client(&api, "system:kube-scheduler", &[]);
-        let config = krust_scheduler::SchedulerConfig::default();
+        let score_strategy = match args.scheduler_score_strategy.as_str() {
+            "LeastAllocated" => krust_scheduler::ScoreStrategy::LeastAllocated,
+            "MostAllocated" => krust_scheduler::ScoreStrategy::MostAllocated,
+            other => bail!(
+                "--scheduler-score-strategy {other:?}: expected LeastAllocated or MostAllocated"
+            ),
+        };
+        let config = krust_scheduler::SchedulerConfig {
+            score_strategy,
+            ..Default::default()
+        };
         tokio::spawn(krust_scheduler::Scheduler::new(client, config).run());
     }
     if args.simulate_nodes > 0 {
