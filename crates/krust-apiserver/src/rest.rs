@@ -8,6 +8,7 @@ mod read;
 mod review;
 mod scale;
 mod table;
+mod token;
 mod watch;
 mod write;
 
@@ -90,6 +91,21 @@ fn authorize(
         .iter()
         .any(|g| g == "system:masters" || g == "system:nodes")
         || CONTROL_PLANE_USERS.contains(&identity.user.as_str())
+    {
+        return Ok(());
+    }
+    // Upstream's system:basic-user role (bound to system:authenticated): everyone may ask who
+    // they are and what they may do.
+    if verb == "create"
+        && path.subresource.is_none()
+        && matches!(
+            (info.group.as_str(), info.plural.as_str()),
+            ("authentication.k8s.io", "selfsubjectreviews")
+                | (
+                    "authorization.k8s.io",
+                    "selfsubjectaccessreviews" | "selfsubjectrulesreviews"
+                )
+        )
     {
         return Ok(());
     }
@@ -308,6 +324,17 @@ where
         {
             let body = read_body(body, limit).await?;
             binding::create(server, &mut ctx, &body, content_type.as_deref()).await
+        }
+        (&Method::POST, true, Some("token"))
+            if ctx.info.group.is_empty() && ctx.info.kind == "ServiceAccount" =>
+        {
+            token::create(
+                server,
+                &mut ctx,
+                &read_body(body, limit).await?,
+                content_type.as_deref(),
+            )
+            .await
         }
         (&Method::PUT, true, None) => {
             let body = read_body(body, limit).await?;

@@ -159,7 +159,11 @@ impl Claims {
         let mut k8s = Map::new();
         k8s.insert("namespace".into(), json!(self.namespace));
         k8s.insert("serviceaccount".into(), self.service_account.to_json());
-        for (key, r) in [("pod", &self.pod), ("secret", &self.secret), ("node", &self.node)] {
+        for (key, r) in [
+            ("pod", &self.pod),
+            ("secret", &self.secret),
+            ("node", &self.node),
+        ] {
             if let Some(r) = r {
                 k8s.insert(key.into(), r.to_json());
             }
@@ -316,8 +320,7 @@ fn decode_json(part: &str) -> Result<Value, TokenError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| TokenError::Malformed("bad base64url"))?;
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed("bad JSON"))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed("bad JSON"))?;
     if v.is_object() {
         Ok(v)
     } else {
@@ -368,8 +371,8 @@ impl TokenVerifier {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.public_key)
             .verify(signed.as_bytes(), &sig)
             .map_err(|_| TokenError::Signature)?;
-        let claims =
-            Claims::from_json(&payload).ok_or(TokenError::Malformed("missing or invalid claims"))?;
+        let claims = Claims::from_json(&payload)
+            .ok_or(TokenError::Malformed("missing or invalid claims"))?;
         if claims
             .not_before
             .is_some_and(|nbf| now.saturating_add(LEEWAY_SECONDS) < nbf)
@@ -466,7 +469,15 @@ pub(crate) async fn authenticate(server: &ApiServer, token: &str) -> Option<Iden
         }
     };
     let ns = claims.namespace.as_str();
-    if !still_valid(server, "serviceaccounts", Some(ns), &claims.service_account, now).await {
+    if !still_valid(
+        server,
+        "serviceaccounts",
+        Some(ns),
+        &claims.service_account,
+        now,
+    )
+    .await
+    {
         return None;
     }
     if let Some(secret) = &claims.secret
@@ -676,7 +687,10 @@ mod tests {
         let mut c = claims(3600);
         c.service_account.uid = String::new();
         let token = s.sign(&c).unwrap();
-        assert!(matches!(v.verify(&token, NOW), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            v.verify(&token, NOW),
+            Err(TokenError::Malformed(_))
+        ));
     }
 
     #[test]

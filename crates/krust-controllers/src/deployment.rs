@@ -21,6 +21,7 @@ mod simulation;
 #[cfg(test)]
 pub(crate) mod test_support;
 
+use crate::events::{EventRecorder, NORMAL, WARNING};
 use crate::replicaset::{selector_matches, selector_of};
 use crate::runtime::{
     self, Claim, Informer, Informers, Notification, SyncError as Error, WorkQueue, api_message,
@@ -54,6 +55,7 @@ pub struct DeploymentController {
 
 struct Ctx {
     client: Client,
+    events: EventRecorder,
     deployments: Arc<Informer<Deployment>>,
     rss: Arc<Informer<ReplicaSet>>,
     pods: Arc<Informer<Pod>>,
@@ -75,6 +77,7 @@ impl DeploymentController {
     pub async fn run(self) {
         let ctx = Arc::new(Ctx {
             client: self.client.clone(),
+            events: EventRecorder::new(self.client.clone(), REPORTER),
             deployments: self.informers.get::<Deployment>(),
             rss: self.informers.get::<ReplicaSet>(),
             pods: self.informers.get::<Pod>(),
@@ -238,7 +241,7 @@ impl Ctx {
             return Ok(());
         };
         let mut s = Syncer {
-            client: self.client.clone(),
+            events: self.events.clone(),
             deployments: Api::namespaced(self.client.clone(), ns),
             rs_api: Api::namespaced(self.client.clone(), ns),
             d: (*d).clone(),
@@ -394,7 +397,7 @@ impl Ctx {
 
 /// One sync of one Deployment: the Deployment as last written, and the API to write with.
 struct Syncer {
-    client: Client,
+    events: EventRecorder,
     deployments: Api<Deployment>,
     rs_api: Api<ReplicaSet>,
     d: Deployment,
@@ -412,14 +415,9 @@ impl Syncer {
     }
 
     fn event(&self, warning: bool, reason: &str, note: String) {
-        runtime::record_event(
-            &self.client,
-            REPORTER,
-            self.d.object_ref(&()),
-            warning,
-            reason,
-            note,
-        );
+        let type_ = if warning { WARNING } else { NORMAL };
+        self.events
+            .emit(self.d.object_ref(&()), type_, reason, note);
     }
 
     /// Writes `status` through the status subresource.

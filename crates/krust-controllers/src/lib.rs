@@ -1,15 +1,47 @@
 //! The controller manager of krust: controllers that run inside `krust server` as ordinary API
 //! clients (kube-rs over an in-process transport, as `system:kube-controller-manager`), one
-//! module per controller, enabled and disabled with upstream's `--controllers` syntax.
+//! module per controller, enabled and disabled with upstream's `--controllers` syntax. They run
+//! only while this server holds the `kube-system/kube-controller-manager` Lease ([`leader`]),
+//! and record core/v1 Events through the shared, correlating [`events::EventRecorder`].
 
 pub mod deployment;
+pub mod event_ttl;
+pub mod events;
 pub mod garbage_collector;
+pub mod leader;
 pub mod namespace;
 pub mod replicaset;
 pub mod runtime;
+pub mod serviceaccount;
 
 /// Every controller this build has, by its upstream name.
-pub const CONTROLLERS: &[&str] = &["garbagecollector", "namespace", "deployment", "replicaset"];
+pub const CONTROLLERS: &[&str] = &[
+    "garbagecollector",
+    "namespace",
+    "deployment",
+    "replicaset",
+    "eventttl",
+    "serviceaccount",
+];
+
+/// Settings of the controller manager (the flags of upstream's kube-controller-manager and
+/// kube-apiserver that krust's controllers honour).
+#[derive(Clone, Debug)]
+pub struct ControllerOptions {
+    /// How long Events are kept after their last activity (`--event-ttl`, 1 h).
+    pub event_ttl: std::time::Duration,
+    /// Run only while holding the `kube-controller-manager` Lease (`--leader-elect`, on).
+    pub leader_elect: bool,
+}
+
+impl Default for ControllerOptions {
+    fn default() -> Self {
+        ControllerOptions {
+            event_ttl: event_ttl::DEFAULT_TTL,
+            leader_elect: true,
+        }
+    }
+}
 
 /// Whether `name` is enabled by a `--controllers` value: a comma-separated list where `*`
 /// enables every controller, `foo` enables foo, and `-foo` disables foo (upstream's syntax).
@@ -25,40 +57,67 @@ pub fn is_enabled(spec: &str, name: &str) -> bool {
     items.iter().any(|i| *i == name || *i == "*")
 }
 
-/// Starts every enabled controller on `client`.
-pub fn start(client: kube::Client, spec: &str) -> Vec<&'static str> {
-    let mut started = Vec::new();
+/// Starts every enabled controller on `client` (in the background, once this process leads
+/// when `options.leader_elect`); returns their names.
+pub fn start(client: kube::Client, spec: &str, options: ControllerOptions) -> Vec<&'static str> {
+    let names: Vec<&'static str> = CONTROLLERS
+        .iter()
+        .copied()
+        .filter(|name| is_enabled(spec, name))
+        .collect();
+    let started = names.clone();
+    if options.leader_elect {
+        let elector = leader::LeaderElector::new(
+            client.clone(),
+            leader::NAMESPACE,
+            leader::CONTROLLER_MANAGER_LEASE,
+            leader::new_identity(),
+        );
+        tokio::spawn(elector.run(move || run(client.clone(), names.clone(), options.clone())));
+    } else {
+        tokio::spawn(run(client, names, options));
+    }
+    started
+}
+
+/// Runs the controllers `names` on `client` until they all end or the future is dropped
+/// (which stops them all).
+pub async fn run(client: kube::Client, names: Vec<&'static str>, options: ControllerOptions) {
     // Informers shared by the controllers that watch the same kinds.
     let informers = runtime::Informers::new(client.clone());
-    for name in CONTROLLERS {
-        if !is_enabled(spec, name) {
-            continue;
-        }
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in names {
         let client = client.clone();
-        match *name {
+        match name {
             "garbagecollector" => {
-                tokio::spawn(garbage_collector::GarbageCollector::new(client).run());
+                tasks.spawn(garbage_collector::GarbageCollector::new(client).run());
             }
             "namespace" => {
-                tokio::spawn(namespace::NamespaceController::new(client).run());
+                tasks.spawn(namespace::NamespaceController::new(client).run());
             }
             "deployment" => {
-                tokio::spawn(
+                tasks.spawn(
                     deployment::DeploymentController::with_informers(client, informers.clone())
                         .run(),
                 );
             }
             "replicaset" => {
-                tokio::spawn(
+                tasks.spawn(
                     replicaset::ReplicaSetController::with_informers(client, informers.clone())
                         .run(),
                 );
             }
+            "serviceaccount" => {
+                tasks.spawn(serviceaccount::ServiceAccountController::new(client).run());
+            }
+            "eventttl" => {
+                tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());
+            }
             _ => continue,
         }
-        started.push(*name);
+        tracing::debug!(controller = name, "controller started");
     }
-    started
+    while tasks.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod pods;
 
+use crate::events::{EventRecorder, NORMAL, WARNING};
 use crate::runtime::{
     self, Claim, Expectations, Informer, Informers, Notification, WorkQueue, controller_of, key_of,
     split_key,
@@ -59,6 +60,7 @@ pub struct ReplicaSetController {
 
 struct Ctx {
     client: Client,
+    events: EventRecorder,
     rss: Arc<Informer<ReplicaSet>>,
     pods: Arc<Informer<Pod>>,
     queue: WorkQueue,
@@ -80,6 +82,7 @@ impl ReplicaSetController {
     pub async fn run(self) {
         let ctx = Arc::new(Ctx {
             client: self.client.clone(),
+            events: EventRecorder::new(self.client.clone(), REPORTER),
             rss: self.informers.get::<ReplicaSet>(),
             pods: self.informers.get::<Pod>(),
             queue: WorkQueue::new(),
@@ -393,14 +396,8 @@ impl Ctx {
     }
 
     fn event(&self, rs: &ReplicaSet, warning: bool, reason: &str, note: String) {
-        runtime::record_event(
-            &self.client,
-            REPORTER,
-            rs.object_ref(&()),
-            warning,
-            reason,
-            note,
-        );
+        let type_ = if warning { WARNING } else { NORMAL };
+        self.events.emit(rs.object_ref(&()), type_, reason, note);
     }
 
     async fn create_pod(&self, rs: &ReplicaSet, api: &Api<Pod>) -> Result<(), kube::Error> {

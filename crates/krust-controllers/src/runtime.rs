@@ -255,11 +255,26 @@ impl<K: Kind> Informer<K> {
     }
 }
 
-/// A factory of shared informers: one watch per kind, started on first use.
+/// Aborts the informers' watch tasks when the last [`Informers`] clone is dropped (so that
+/// controllers stopped on losing leadership leave no watch behind).
+#[derive(Default)]
+struct WatchTasks(Mutex<Vec<tokio::task::AbortHandle>>);
+
+impl Drop for WatchTasks {
+    fn drop(&mut self) {
+        for t in lock(&self.0).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// A factory of shared informers: one watch per kind, started on first use, stopped when the
+/// factory and all its clones are dropped.
 #[derive(Clone)]
 pub struct Informers {
     client: Client,
     map: Arc<Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>>,
+    tasks: Arc<WatchTasks>,
 }
 
 impl Informers {
@@ -267,6 +282,7 @@ impl Informers {
         Informers {
             client,
             map: Arc::default(),
+            tasks: Arc::default(),
         }
     }
 
@@ -280,7 +296,8 @@ impl Informers {
         }
         let inf = Arc::new(Informer::<K>::new());
         map.insert(TypeId::of::<K>(), inf.clone());
-        tokio::spawn(inf.clone().run(Api::<K>::all(self.client.clone())));
+        let task = tokio::spawn(inf.clone().run(Api::<K>::all(self.client.clone())));
+        lock(&self.tasks.0).push(task.abort_handle());
         inf
     }
 }
@@ -509,11 +526,12 @@ pub async fn run_workers<F, Fut, E>(
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let mut tasks = Vec::new();
+    // Dropping this future (controllers stopped) aborts the workers.
+    let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
         let queue = queue.clone();
         let sync = sync.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             while let Some(key) = queue.get().await {
                 match sync(key.clone()).await {
                     Ok(()) => queue.forget(&key),
@@ -529,11 +547,9 @@ pub async fn run_workers<F, Fut, E>(
                 }
                 queue.done(&key);
             }
-        }));
+        });
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    while tasks.join_next().await.is_some() {}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,43 +752,6 @@ pub fn is_conflict(e: &kube::Error) -> bool {
 /// Whether an API error says the namespace is terminating.
 pub fn is_namespace_terminating(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating")))
-}
-
-/// Records an Event on `reference` from `controller` in the background (events.k8s.io/v1 via
-/// kube-runtime's recorder; each event stands alone, so different messages are never folded
-/// into one series).
-pub fn record_event(
-    client: &Client,
-    controller: &str,
-    reference: k8s_openapi::api::core::v1::ObjectReference,
-    warning: bool,
-    reason: &str,
-    note: String,
-) {
-    use kube::runtime::events::{Event as KEvent, EventType, Recorder, Reporter};
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: controller.to_string(),
-            instance: None,
-        },
-    );
-    let ev = KEvent {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.to_string(),
-        note: Some(note),
-        action: reason.to_string(),
-        secondary: None,
-    };
-    tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&ev, &reference).await {
-            tracing::debug!(error = %e, "recording an event failed");
-        }
-    });
 }
 
 #[cfg(test)]

@@ -4,4 +4,16 @@
 //! plane can be exercised at scale on one machine; the real agent (CRI, probes, volumes,
 //! streaming) comes later.
 
+pub mod containerd;
+pub mod images;
 pub mod simulated;
+pub mod atomic_writer;
+pub mod backoff;
+pub mod cri;
+pub mod env;
+pub mod machine;
+pub mod network;
+pub mod node;
+pub mod resources;
+pub mod status;
+pub mod volumes;

@@ -111,4 +111,16 @@ impl Scheduler {
         ));
         binder::run(self.client, action_rx, input_tx, recorder).await;
     }
+
+    /// Runs only while this process holds the `kube-system/kube-scheduler` Lease as
+    /// `identity` (upstream's `--leader-elect`): scheduling stops when leadership is lost and
+    /// starts again, from fresh watches, when it is regained.
+    pub async fn run_with_leader_election(self, identity: String) {
+        use krust_controllers::leader::{LeaderElector, NAMESPACE, SCHEDULER_LEASE};
+        let elector = LeaderElector::new(self.client.clone(), NAMESPACE, SCHEDULER_LEASE, identity);
+        let (client, config) = (self.client, self.config);
+        elector
+            .run(move || Scheduler::new(client.clone(), config.clone()).run())
+            .await;
+    }
 }

@@ -26,6 +26,8 @@ pub enum Command {
     Agent(AgentArgs),
     /// Print the admin kubeconfig of a server on this machine.
     Kubeconfig(KubeconfigArgs),
+    /// Import image archives into the node's containerd, or list its images.
+    Images(ImagesArgs),
     /// Run a benchmark and print its results.
     Bench(BenchArgs),
     /// Print the version.
@@ -95,6 +97,47 @@ pub struct ServerArgs {
     /// Seconds between storage compactions (history older than the previous run is dropped).
     #[arg(long, default_value_t = 300)]
     pub compaction_interval: u64,
+    /// How long Events are kept after their last activity, as a duration (`1h`, `30s`,
+    /// `1h30m`), upstream's `--event-ttl`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub event_ttl: std::time::Duration,
+}
+
+/// Parses a Go-style duration: decimal numbers with units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`,
+/// concatenated (`1h30m`, `1.5s`, `500ms`); a bare `0` is zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let err = || format!("invalid duration {text:?}: expected e.g. 1h, 30s, 1h30m, 500ms");
+    let mut rest = t;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        total += value * seconds;
+        rest = &rest[unit_len..];
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
 #[derive(Debug, Clone, Args)]
@@ -134,6 +177,51 @@ pub struct KubeconfigArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    pub which: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import OCI or docker image archives (`.tar`, `.tar.gz`) into the node's containerd
+    /// (namespace `k8s.io`, where pods find them).
+    Import(ImagesImportArgs),
+    /// List the images the node's containerd holds.
+    List(ImagesListArgs),
+}
+
+/// Which containerd: the agent's, under `--data-dir`, unless an endpoint is given.
+#[derive(Debug, Args)]
+pub struct ImagesRuntimeArgs {
+    /// The agent's data directory (its containerd socket is
+    /// `<data-dir>/agent/containerd/containerd.sock`).
+    #[arg(long, default_value = "/var/lib/krust")]
+    pub data_dir: PathBuf,
+    /// A containerd socket to use instead (`unix:///run/containerd/containerd.sock`).
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesImportArgs {
+    /// Image archives to import.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub runtime: ImagesRuntimeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesListArgs {
+    /// Print image names only.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub runtime: ImagesRuntimeArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
     pub which: BenchCommand,
@@ -145,6 +233,31 @@ pub enum BenchCommand {
     Api(BenchApiArgs),
     /// Scheduling throughput and latency on simulated nodes (also at 100 and 1000 nodes).
     Scheduler(BenchSchedulerArgs),
+    /// Deployments to availability on simulated nodes: time until all are available, pod
+    /// creations per second, per-Deployment time to available.
+    Controllers(BenchControllersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchControllersArgs {
+    /// Deployments created.
+    #[arg(long, default_value_t = 50)]
+    pub deployments: usize,
+    /// Replicas of each Deployment.
+    #[arg(long, default_value_t = 10)]
+    pub replicas: i32,
+    /// Simulated nodes.
+    #[arg(long, default_value_t = 100)]
+    pub nodes: usize,
+    /// Concurrent Deployment creations.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Seconds to wait for all Deployments to be available.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// The krust binary to start as the server (default: this one).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -177,4 +290,23 @@ pub struct BenchApiArgs {
     /// The krust binary to start as the server (default: this one).
     #[arg(long)]
     pub server_binary: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "5", "h", "5x", "-1s", "1h-"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 }

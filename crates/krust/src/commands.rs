@@ -2,6 +2,7 @@
 
 mod agent;
 mod bench;
+mod images;
 mod kubeconfig;
 mod server;
 
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => runtime()?.block_on(server::run(args)),
         Command::Agent(args) => runtime()?.block_on(agent::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
+        Command::Images(args) => runtime()?.block_on(images::run(args)),
     }
 }
 

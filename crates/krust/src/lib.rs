@@ -8,4 +8,5 @@ pub mod kubeconfig;
 pub mod logging;
 pub mod pki;
 pub mod serve;
+pub mod service_account_key;
 pub mod tls;

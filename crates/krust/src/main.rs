@@ -5,7 +5,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = krust::cli::Cli::parse();
     let default_level = match cli.command {
-        krust::cli::Command::Bench(_) => "warn",
+        krust::cli::Command::Bench(_) | krust::cli::Command::Images(_) => "warn",
         _ => "info",
     };
     krust::logging::init(cli.log_level.as_deref().unwrap_or(default_level));

@@ -137,6 +137,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = Config {
         join_secret: Some(join_secret),
         ca_pem: Some(pki.ca_cert_pem().to_string()),
+        service_account_key_pkcs8: Some(crate::service_account_key::load_or_create(
+            &server_dir
+                .join("tls")
+                .join(crate::service_account_key::FILE_NAME),
+        )?),
         service_cidr,
         node_port_range,
         cache: CacheConfig {
@@ -171,7 +176,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.write_kubeconfig.display()))?;
 
     let controller_client = crate::in_process::client(&api, "system:kube-controller-manager", &[]);
-    let started = krust_controllers::start(controller_client, &args.controllers);
+    let options = krust_controllers::ControllerOptions {
+        event_ttl: args.event_ttl,
+        ..Default::default()
+    };
+    let started = krust_controllers::start(controller_client, &args.controllers, options);
     tracing::info!(controllers = ?started, "controllers started");
     if !args.disable_scheduler {
         let client = crate::in_process::client(&api, "system:kube-scheduler", &[]);
@@ -186,7 +195,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             score_strategy,
             ..Default::default()
         };
-        tokio::spawn(krust_scheduler::Scheduler::new(client, config).run());
+        tokio::spawn(
+            krust_scheduler::Scheduler::new(client, config)
+                .run_with_leader_election(krust_controllers::leader::new_identity()),
+        );
     }
     if args.simulate_nodes > 0 {
         let capacity = krust_kubelet::simulated::parse_capacity(&args.node_capacity)
