@@ -179,7 +179,13 @@ fn events_expire_after_the_event_ttl() {
         "the Event was not deleted after its TTL"
     );
     // Events the controllers record expire too.
-    s.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=1"]);
+    s.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=1",
+    ]);
     assert!(eventually(WAIT, || s
         .ok(&["get", "events"])
         .contains("ScalingReplicaSet")));

@@ -10,6 +10,7 @@ pub mod events;
 pub mod garbage_collector;
 pub mod leader;
 pub mod namespace;
+pub mod nodeipam;
 pub mod replicaset;
 pub mod runtime;
 pub mod serviceaccount;
@@ -22,6 +23,7 @@ pub const CONTROLLERS: &[&str] = &[
     "replicaset",
     "eventttl",
     "serviceaccount",
+    "nodeipam",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -32,6 +34,12 @@ pub struct ControllerOptions {
     pub event_ttl: std::time::Duration,
     /// Run only while holding the `kube-controller-manager` Lease (`--leader-elect`, on).
     pub leader_elect: bool,
+    /// The pod network Nodes get their podCIDRs from (`--cluster-cidr`, 10.42.0.0/16).
+    pub cluster_cidr: String,
+    /// The leader-election identity (None: a new random one). A server passes one that is
+    /// stable across its restarts, so a restarted server takes its own Lease back at once
+    /// instead of waiting for it to expire.
+    pub identity: Option<String>,
 }
 
 impl Default for ControllerOptions {
@@ -39,6 +47,8 @@ impl Default for ControllerOptions {
         ControllerOptions {
             event_ttl: event_ttl::DEFAULT_TTL,
             leader_elect: true,
+            cluster_cidr: "10.42.0.0/16".to_string(),
+            identity: None,
         }
     }
 }
@@ -71,7 +81,10 @@ pub fn start(client: kube::Client, spec: &str, options: ControllerOptions) -> Ve
             client.clone(),
             leader::NAMESPACE,
             leader::CONTROLLER_MANAGER_LEASE,
-            leader::new_identity(),
+            options
+                .identity
+                .clone()
+                .unwrap_or_else(leader::new_identity),
         );
         tokio::spawn(elector.run(move || run(client.clone(), names.clone(), options.clone())));
     } else {
@@ -109,6 +122,9 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
             }
             "serviceaccount" => {
                 tasks.spawn(serviceaccount::ServiceAccountController::new(client).run());
+            }
+            "nodeipam" => {
+                tasks.spawn(nodeipam::NodeIpamController::new(client, &options.cluster_cidr).run());
             }
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());

@@ -176,8 +176,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.write_kubeconfig.display()))?;
 
     let controller_client = crate::in_process::client(&api, "system:kube-controller-manager", &[]);
+    // One leader-election identity per data directory: stable across restarts of this
+    // server (which then take their Leases back at once), distinct between servers.
+    let data_dir_id =
+        std::fs::canonicalize(&args.data_dir).unwrap_or_else(|_| args.data_dir.clone());
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        data_dir_id.to_string_lossy().as_bytes(),
+    );
+    let hex: String = digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let identity = format!(
+        "{}_{hex}",
+        crate::pki::hostname().unwrap_or_else(|| "krust".into())
+    );
     let options = krust_controllers::ControllerOptions {
         event_ttl: args.event_ttl,
+        identity: Some(identity.clone()),
         ..Default::default()
     };
     let started = krust_controllers::start(controller_client, &args.controllers, options);
@@ -197,7 +214,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         };
         tokio::spawn(
             krust_scheduler::Scheduler::new(client, config)
-                .run_with_leader_election(krust_controllers::leader::new_identity()),
+                .run_with_leader_election(identity.clone()),
         );
     }
     if args.simulate_nodes > 0 {
@@ -212,11 +229,35 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tokio::spawn(krust_kubelet::simulated::SimulatedNodes::new(client, config).run());
         tracing::info!(nodes = args.simulate_nodes, "simulated nodes started");
     }
-    if !args.disable_agent {
-        tracing::warn!(
-            "this build has no node agent yet: running the control plane only (as with --disable-agent)"
-        );
-    }
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let node_name = args
+            .node
+            .node_name
+            .clone()
+            .unwrap_or_else(crate::node_agent::default_node_name);
+        let client =
+            crate::in_process::client(&api, &format!("system:node:{node_name}"), &["system:nodes"]);
+        let opts = crate::node_agent::AgentOptions {
+            data_dir: args.data_dir.clone(),
+            node_ip: crate::node_agent::node_ip(args.node.node_ip.or(Some(advertise))),
+            node_name,
+            cluster_dns: args.cluster_dns,
+            cluster_domain: args.cluster_domain.clone(),
+            cluster_cidr: args.cluster_cidr.clone(),
+            service_cidr: args.service_cidr.clone(),
+            cni_bridge: args.node.cni_bridge.clone(),
+            max_pods: args.node.max_pods,
+            ca_pem: pki.ca_cert_pem().to_string(),
+            runtime_endpoint: args
+                .node
+                .container_runtime_endpoint
+                .as_deref()
+                .map(crate::node_agent::endpoint_path),
+        };
+        Some(crate::node_agent::RunningAgent::start(client, opts).await?)
+    };
     tokio::spawn(compact_periodically(
         backend.clone(),
         Duration::from_secs(args.compaction_interval.max(1)),
@@ -232,6 +273,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     tracing::info!(url = %url, kubeconfig = %args.write_kubeconfig.display(), datastore = %endpoint, "krust server is ready");
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
     let _ = stop_tx.send(true);
     let _ = serving.await;
     Ok(())
