@@ -150,7 +150,7 @@ entries = [
 ]
 for blob in (config_b, manifest_b, layer):
     entries.append(("blobs/sha256/" + hashlib.sha256(blob).hexdigest(), blob))
-tmp = out + ".tmp"
+tmp = "%s.tmp.%d" % (out, os.getpid())
 with tarfile.open(tmp, mode="w", format=tarfile.PAX_FORMAT) as tar:
     for d in ("blobs", "blobs/sha256"):
         ti = tarfile.TarInfo(d)

@@ -4,6 +4,7 @@
 mod admission;
 mod binding;
 mod delete;
+mod eviction;
 mod read;
 mod review;
 mod scale;
@@ -319,6 +320,12 @@ where
             parts.method.as_str(),
             &ctx.info.kind,
         )),
+        (&Method::POST, true, Some("eviction"))
+            if ctx.info.group.is_empty() && ctx.info.kind == "Pod" =>
+        {
+            let body = read_body(body, limit).await?;
+            eviction::create(server, &mut ctx, &body, content_type.as_deref()).await
+        }
         (&Method::POST, true, Some("binding"))
             if ctx.info.group.is_empty() && ctx.info.kind == "Pod" =>
         {

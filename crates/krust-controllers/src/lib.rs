@@ -5,6 +5,7 @@
 //! and record core/v1 Events through the shared, correlating [`events::EventRecorder`].
 
 pub mod deployment;
+pub mod disruption;
 pub mod event_ttl;
 pub mod events;
 pub mod garbage_collector;
@@ -24,6 +25,7 @@ pub const CONTROLLERS: &[&str] = &[
     "eventttl",
     "serviceaccount",
     "nodeipam",
+    "disruption",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -125,6 +127,9 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
             }
             "nodeipam" => {
                 tasks.spawn(nodeipam::NodeIpamController::new(client, &options.cluster_cidr).run());
+            }
+            "disruption" => {
+                tasks.spawn(disruption::DisruptionController::new(client).run());
             }
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());

@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the control plane (API server and storage).
     Server(ServerArgs),
-    /// Run a node agent that joins a server (today: simulated nodes only).
+    /// Run a node agent that joins a server (containerd and the kubelet, or simulated nodes).
     Agent(AgentArgs),
     /// Print the admin kubeconfig of a server on this machine.
     Kubeconfig(KubeconfigArgs),
@@ -55,6 +55,9 @@ pub struct ServerArgs {
     /// Do not run a node agent in this process.
     #[arg(long)]
     pub disable_agent: bool,
+    /// The node agent of this process (unless `--disable-agent`).
+    #[command(flatten)]
+    pub node: NodeArgs,
     /// Storage: `sqlite://PATH` (default `sqlite://<data-dir>/server/db/state.db`).
     #[arg(long)]
     pub datastore_endpoint: Option<String>,
@@ -140,11 +143,49 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from_secs_f64(total).map_err(|_| err())
 }
 
+/// The real node agent's flags (k3s's names).
 #[derive(Debug, Clone, Args)]
-pub struct AgentArgs {
-    /// The server to join, e.g. `https://10.0.0.1:6443`.
+pub struct NodeArgs {
+    /// The Node's name (default: this machine's host name).
     #[arg(long)]
-    pub server: String,
+    pub node_name: Option<String>,
+    /// The Node's InternalIP (default: the advertise address, or the first non-loopback IPv4).
+    #[arg(long)]
+    pub node_ip: Option<std::net::Ipv4Addr>,
+    /// Name of the pod network's bridge.
+    #[arg(long, default_value = "krust0")]
+    pub cni_bridge: String,
+    /// Pods this node runs at most (its `pods` capacity).
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// Use this running CRI runtime (`unix:///run/containerd/containerd.sock`) instead of
+    /// starting containerd.
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AgentArgs {
+    #[command(subcommand)]
+    pub action: Option<AgentAction>,
+    /// The server to join, e.g. `https://10.0.0.1:6443`.
+    #[arg(long, required = true)]
+    pub server: Option<String>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Pod network (the agent adds an `unreachable` route for it).
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// Service network (the agent adds an `unreachable` route for it).
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+    /// Cluster DNS Service IP (pods' nameserver).
+    #[arg(long, default_value = "10.43.0.10")]
+    pub cluster_dns: std::net::Ipv4Addr,
+    /// Cluster DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
     /// The join token (`<server data-dir>/server/token`: `K10<CA hash>::server:<secret>`).
     #[arg(long)]
     pub token: Option<String>,
@@ -168,6 +209,30 @@ pub struct AgentArgs {
     /// Where the agent's state lives (unused by simulated nodes).
     #[arg(long, default_value = "/var/lib/krust")]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AgentAction {
+    /// Remove everything an agent (or a server's agent) on this machine left behind: containerd,
+    /// its shims and containers, their mounts, the pods' tmpfs volumes, the `unreachable` routes
+    /// and the pod network's bridge.
+    Cleanup(AgentCleanupArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentCleanupArgs {
+    /// The data directory of the agent (or server) to clean up.
+    #[arg(long, default_value = "/var/lib/krust")]
+    pub data_dir: PathBuf,
+    /// The pod network's bridge.
+    #[arg(long, default_value = "krust0")]
+    pub cni_bridge: String,
+    /// The pod network whose `unreachable` route is removed.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
+    /// The Service network whose `unreachable` route is removed.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
 }
 
 #[derive(Debug, Args)]

@@ -82,14 +82,14 @@ fn parse_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
     Ok(o)
 }
 
-enum Deleted {
+pub(crate) enum Deleted {
     /// Gone from storage; the last state.
     Now(Value),
     /// Still present with `deletionTimestamp` (finalizers or a grace period pending).
     Pending(Value),
 }
 
-async fn delete_one(
+pub(crate) async fn delete_one(
     server: &ApiServer,
     info: &ResourceInfo,
     key: &str,

@@ -90,27 +90,45 @@ fn basename(arg0: &str) -> &str {
     arg0.rsplit('/').next().unwrap_or(arg0)
 }
 
-/// Whether `argv` has `flag value` or `flag=value`.
-fn has_flag(argv: &[String], flags: &[&str], value: &str) -> bool {
-    argv.windows(2)
-        .any(|w| flags.contains(&w[0].as_str()) && w[1] == value)
-        || argv.iter().any(|a| {
-            flags
-                .iter()
-                .any(|f| a.strip_prefix(f).and_then(|r| r.strip_prefix('=')) == Some(value))
-        })
+/// Values of `flag value` / `flag=value` in `argv`.
+fn flag_values<'a>(argv: &'a [String], flags: &[&str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for (i, a) in argv.iter().enumerate() {
+        if flags.contains(&a.as_str()) {
+            if let Some(v) = argv.get(i + 1) {
+                out.push(v.as_str());
+            }
+        } else if let Some(v) = flags
+            .iter()
+            .find_map(|f| a.strip_prefix(f).and_then(|r| r.strip_prefix('=')))
+        {
+            out.push(v);
+        }
+    }
+    out
 }
 
+/// Whether `p` is a containerd daemon started with `config` (a relative `--config` is resolved
+/// against the process's working directory).
 fn is_daemon_of(p: &Proc, config: &str) -> bool {
-    p.argv.first().is_some_and(|a| basename(a) == "containerd")
-        && has_flag(&p.argv, &["--config", "-c"], config)
+    if p.argv.first().is_none_or(|a| basename(a) != "containerd") {
+        return false;
+    }
+    flag_values(&p.argv, &["--config", "-c"]).iter().any(|v| {
+        if Path::new(v).is_absolute() {
+            *v == config
+        } else {
+            fs::read_link(format!("/proc/{}/cwd", p.pid))
+                .is_ok_and(|cwd| cwd.join(v) == Path::new(config))
+        }
+    })
 }
 
 fn is_shim_of(p: &Proc, socket: &str) -> bool {
     p.argv
         .first()
         .is_some_and(|a| basename(a).starts_with("containerd-shim"))
-        && has_flag(&p.argv, &["-address", "--address"], socket)
+        && flag_values(&p.argv, &["-address", "--address"]).contains(&socket)
 }
 
 fn absolute(root: &Path) -> Result<PathBuf, Error> {
