@@ -40,6 +40,28 @@ pub struct CacheEvent {
     /// The object after the change (for deletions: the last state, at the deletion revision).
     pub object: Arc<Value>,
     pub prev: Option<Arc<Value>>,
+    /// The object serialized once (storage version), shared by every watcher that sends it
+    /// unconverted.
+    pub encoded: std::sync::OnceLock<bytes::Bytes>,
+    /// Its `PartialObjectMetadata` (v1) serialized once, for metadata-only watchers.
+    pub encoded_metadata: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl CacheEvent {
+    /// The object's JSON, serialized on first use.
+    pub fn json(&self) -> &bytes::Bytes {
+        self.encoded.get_or_init(|| {
+            bytes::Bytes::from(serde_json::to_vec(&*self.object).unwrap_or_default())
+        })
+    }
+
+    /// The object's `meta.k8s.io/v1` PartialObjectMetadata JSON, serialized on first use.
+    pub fn metadata_json(&self) -> &bytes::Bytes {
+        self.encoded_metadata.get_or_init(|| {
+            let partial = crate::object::partial_metadata(&self.object, false);
+            bytes::Bytes::from(serde_json::to_vec(&partial).unwrap_or_default())
+        })
+    }
 }
 
 struct Watcher {
@@ -298,6 +320,8 @@ impl WatchCache {
                         key: ev.kv.key,
                         object: obj,
                         prev,
+                        encoded: Default::default(),
+                        encoded_metadata: Default::default(),
                     });
                     st.window.push_back(event.clone());
                     while st.window.len() > self.inner.config.window {
@@ -399,6 +423,8 @@ impl WatchCache {
                         key: k.clone(),
                         object: v.clone(),
                         prev: None,
+                        encoded: Default::default(),
+                        encoded_metadata: Default::default(),
                     })
                 })
                 .collect(),

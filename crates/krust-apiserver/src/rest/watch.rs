@@ -24,6 +24,8 @@ struct Encoder {
     include: Include,
     filter: Filter,
     first_table: bool,
+    /// The `apiVersion` this watch serves.
+    api_version: String,
 }
 
 impl Encoder {
@@ -64,6 +66,16 @@ impl Encoder {
             },
             EventType::Deleted => (now || before).then_some("DELETED"),
         }?;
+        // Unconverted JSON and v1 metadata watches reuse the event's one serialization.
+        let unconverted =
+            ev.object.get("apiVersion").and_then(Value::as_str) == Some(self.api_version.as_str());
+        match self.ctx.output {
+            Output::Json if unconverted => return Some(framed(kind, ev.json())),
+            Output::PartialMetadata { v1beta1: false } => {
+                return Some(framed(kind, ev.metadata_json()));
+            }
+            _ => {}
+        }
         Some(self.line(kind, &ev.object))
     }
 
@@ -89,6 +101,17 @@ impl Encoder {
         };
         line("BOOKMARK", &obj)
     }
+}
+
+/// A watch line around an already serialized object.
+fn framed(kind: &str, object: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(object.len() + 32);
+    v.extend_from_slice(b"{\"type\":\"");
+    v.extend_from_slice(kind.as_bytes());
+    v.extend_from_slice(b"\",\"object\":");
+    v.extend_from_slice(object);
+    v.extend_from_slice(b"}\n");
+    Bytes::from(v)
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -168,6 +191,7 @@ pub(crate) async fn serve(
         include,
         filter,
         first_table: true,
+        api_version: ctx.info.api_version(),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let start = match cache.watch(&resource, &prefix, from) {
