@@ -36,6 +36,15 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
+/// The pod network of a server started with its node agent ([`Server::start_node`]).
+#[derive(Debug, Clone)]
+pub struct NodeNet {
+    pub cluster_cidr: String,
+    pub service_cidr: String,
+    pub cluster_dns: String,
+    pub bridge: String,
+}
+
 /// A running `krust server`.
 pub struct Server {
     child: Option<Child>,
@@ -43,6 +52,41 @@ pub struct Server {
     pub port: u16,
     pub kubeconfig: PathBuf,
     extra_args: Vec<String>,
+    /// Set for servers running their node agent (containerd and the kubelet).
+    pub node: Option<NodeNet>,
+    /// Held while a node server runs: one at a time on this machine.
+    _node_lock: Option<std::fs::File>,
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().unwrap_or(tests).to_path_buf()
+}
+
+/// The test image archives (`scripts/build-images.sh`), built once into `target/krust-images`
+/// (the script skips unchanged inputs; a lock keeps concurrent test processes apart).
+pub fn test_images() -> PathBuf {
+    let dir = krust_bin()
+        .parent()
+        .and_then(Path::parent)
+        .map(|t| t.join("krust-images"))
+        .unwrap_or_else(|| std::env::temp_dir().join("krust-images"));
+    let _ = std::fs::create_dir_all(&dir);
+    let lock =
+        std::fs::File::create(dir.join(".lock")).unwrap_or_else(|e| panic!("image lock: {e}"));
+    lock.lock().unwrap_or_else(|e| panic!("image lock: {e}"));
+    let out = Command::new(repo_root().join("scripts/build-images.sh"))
+        .arg(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running build-images.sh: {e}"));
+    assert!(
+        out.status.success(),
+        "build-images.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
 }
 
 impl Server {
@@ -64,9 +108,86 @@ impl Server {
             kubeconfig,
             dir,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            node: None,
+            _node_lock: None,
         };
         s.spawn();
         s
+    }
+
+    /// Starts a server WITH its node agent (containerd, the kubelet, real containers), on a
+    /// pod network of its own (cluster, Service and bridge names derived from the port), with
+    /// the test images in `<data-dir>/agent/images/`. Node servers run one at a time on this
+    /// machine. Dropping it kills the server and runs `krust agent cleanup` (containerd, shims,
+    /// containers, mounts, routes, bridge).
+    pub fn start_node(extra: &[&str]) -> Server {
+        let images = test_images();
+        let lock_path = images.join(".node.lock");
+        let lock = std::fs::File::create(&lock_path).unwrap_or_else(|e| panic!("node lock: {e}"));
+        lock.lock().unwrap_or_else(|e| panic!("node lock: {e}"));
+        let dir = tempfile::Builder::new()
+            .prefix("krust-e2e-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let kubeconfig = dir.path().join("admin.yaml");
+        let port = free_port();
+        let node = NodeNet {
+            cluster_cidr: format!("10.{}.0.0/16", 100 + port % 100),
+            service_cidr: format!("10.{}.0.0/16", 200 + port % 50),
+            cluster_dns: format!("10.{}.0.10", 200 + port % 50),
+            bridge: format!("kr{port}"),
+        };
+        let agent_images = dir.path().join("data").join("agent").join("images");
+        std::fs::create_dir_all(&agent_images).unwrap_or_else(|e| panic!("images dir: {e}"));
+        for f in ["pause.tar", "busybox.tar", "nginx.tar"] {
+            std::fs::copy(images.join(f), agent_images.join(f))
+                .unwrap_or_else(|e| panic!("copying {f}: {e}"));
+        }
+        let mut args: Vec<String> = vec![
+            "--cluster-cidr".into(),
+            node.cluster_cidr.clone(),
+            "--service-cidr".into(),
+            node.service_cidr.clone(),
+            "--cluster-dns".into(),
+            node.cluster_dns.clone(),
+            "--cni-bridge".into(),
+            node.bridge.clone(),
+            // [streaming hook] a kubelet server port of its own.
+            "--kubelet-port".into(),
+            free_port().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut s = Server {
+            child: None,
+            port,
+            kubeconfig,
+            dir,
+            extra_args: args,
+            node: Some(node),
+            _node_lock: Some(lock),
+        };
+        s.spawn();
+        s
+    }
+
+    /// Removes everything the node agent left (as `krust agent cleanup`).
+    fn cleanup_node(&self) {
+        let Some(node) = &self.node else { return };
+        let _ = Command::new(krust_bin())
+            .arg("agent")
+            .arg("cleanup")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--cni-bridge")
+            .arg(&node.bridge)
+            .arg("--cluster-cidr")
+            .arg(&node.cluster_cidr)
+            .arg("--service-cidr")
+            .arg(&node.service_cidr)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -80,7 +201,12 @@ impl Server {
             .open(self.dir.path().join("server.log"))
             .unwrap_or_else(|e| panic!("log file: {e}"));
         let log2 = log.try_clone().unwrap_or_else(|e| panic!("log file: {e}"));
-        let child = Command::new(krust_bin())
+        let mut cmd = Command::new(krust_bin());
+        if self.node.is_some() {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let child = cmd
             .arg("server")
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -92,7 +218,7 @@ impl Server {
             .arg("127.0.0.1")
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
-            .arg("--disable-agent")
+            .args(self.node.is_none().then_some("--disable-agent"))
             .args(&self.extra_args)
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
@@ -128,9 +254,34 @@ impl Server {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    /// Kills the server with SIGKILL (no clean shutdown).
+    /// Kills the server with SIGKILL (no clean shutdown; a node server's whole process group).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            if self.node.is_some() {
+                // `--` is required: procps-ng's kill reads `-12345` as `-1` (every process).
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--", &format!("-{}", c.id())])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the server with SIGTERM (a clean shutdown) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-s", "TERM", "--", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -226,6 +377,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        self.cleanup_node();
         if std::thread::panicking() {
             eprintln!("--- krust server log ---\n{}", self.log());
         }

@@ -98,6 +98,29 @@ pub struct Config {
     /// The ECDSA P-256 PKCS#8 (DER) key ServiceAccount tokens are signed with; `None` makes
     /// an ephemeral key (tokens die with the process).
     pub service_account_key_pkcs8: Option<Vec<u8>>,
+    /// How the API server calls kubelets (pods/log, exec, attach, portforward); `None`
+    /// answers those subresources with 503.
+    pub kubelet_client: Option<KubeletClientConfig>,
+}
+
+/// The API server's TLS identity towards kubelets.
+#[derive(Clone)]
+pub struct KubeletClientConfig {
+    /// Client certificate (PEM) from the cluster CA; the kubelet accepts no other.
+    pub cert_pem: String,
+    /// Its key (PEM).
+    pub key_pem: String,
+    /// CA to verify kubelet serving certificates with; `None` does not verify them
+    /// (upstream's default without `--kubelet-certificate-authority`).
+    pub ca_pem: Option<String>,
+}
+
+impl std::fmt::Debug for KubeletClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeletClientConfig")
+            .field("verify", &self.ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Config {
@@ -117,6 +140,7 @@ impl Default for Config {
             join_secret: None,
             ca_pem: None,
             service_account_key_pkcs8: None,
+            kubelet_client: None,
         }
     }
 }

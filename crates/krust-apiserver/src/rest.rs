@@ -5,6 +5,7 @@ mod admission;
 mod binding;
 mod delete;
 mod eviction;
+mod proxy;
 mod read;
 mod review;
 mod scale;
@@ -342,6 +343,10 @@ where
                 content_type.as_deref(),
             )
             .await
+        }
+        // pods/log, exec, attach, portforward: proxied to the node's kubelet.
+        (m, true, Some("log" | "exec" | "attach" | "portforward")) if proxy::handles(&ctx, m) => {
+            proxy::serve(server, &ctx, parts).await
         }
         (&Method::PUT, true, None) => {
             let body = read_body(body, limit).await?;

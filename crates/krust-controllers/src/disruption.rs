@@ -10,7 +10,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The disruption controller.
@@ -236,7 +236,7 @@ impl DisruptionController {
             "desiredHealthy": b.desired_healthy,
             "disruptionsAllowed": b.disruptions_allowed,
             "observedGeneration": generation,
-            "disruptedPods": status.disrupted_pods.clone().unwrap_or_else(BTreeMap::new),
+            "disruptedPods": status.disrupted_pods.clone().unwrap_or_default(),
             "conditions": [{"type": "DisruptionAllowed", "status": want, "reason": reason,
                 "message": message, "lastTransitionTime": transition,
                 "observedGeneration": generation}],

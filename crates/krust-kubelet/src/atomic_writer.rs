@@ -81,10 +81,7 @@ pub fn write(dir: &Path, payload: &BTreeMap<String, FileData>) -> io::Result<boo
         return Ok(false);
     }
     let now = k8s_openapi::jiff::Timestamp::now();
-    let stamp = format!(
-        "..{}",
-        now.strftime("%Y_%m_%d_%H_%M_%S.%f")
-    );
+    let stamp = format!("..{}", now.strftime("%Y_%m_%d_%H_%M_%S.%f"));
     let ts_dir = dir.join(&stamp);
     if ts_dir.exists() {
         std::fs::remove_dir_all(&ts_dir)?;
@@ -153,7 +150,11 @@ mod tests {
         );
         let target = std::fs::read_link(d.join(DATA_DIR)).unwrap();
         assert!(target.to_string_lossy().starts_with(".."));
-        let mode = std::fs::metadata(d.join("sub/b")).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(d.join("sub/b"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o400);
 
         let mut next = BTreeMap::new();
@@ -163,7 +164,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(d.join("a")).unwrap(), "uno");
         assert_eq!(std::fs::read_to_string(d.join("c")).unwrap(), "tres");
         assert!(std::fs::symlink_metadata(d.join("sub")).is_err());
-        assert!(!d.join(&target).exists(), "the old payload directory is removed");
+        assert!(
+            !d.join(&target).exists(),
+            "the old payload directory is removed"
+        );
         let entries: Vec<String> = std::fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

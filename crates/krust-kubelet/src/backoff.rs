@@ -146,7 +146,10 @@ mod tests {
         let t = Instant::now();
         b.next("k", t);
         assert!(b.in_backoff_since_update("k", t + Duration::from_secs(5)));
-        assert_eq!(b.remaining_since_update("k", t + Duration::from_secs(4)), Duration::from_secs(6));
+        assert_eq!(
+            b.remaining_since_update("k", t + Duration::from_secs(4)),
+            Duration::from_secs(6)
+        );
         assert!(!b.in_backoff_since_update("k", t + Duration::from_secs(10)));
     }
 

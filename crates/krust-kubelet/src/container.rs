@@ -102,7 +102,11 @@ pub fn dns_config(pod: &Pod, node: &NodeSettings, host_resolv: &str) -> cri::Dns
     let mut cfg = cri::DnsConfig::default();
     if policy != "None" {
         if cluster {
-            let ns = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+            let ns = pod
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
             let d = &node.cluster_domain;
             cfg.servers = vec![node.cluster_dns.to_string()];
             cfg.searches = vec![format!("{ns}.svc.{d}"), format!("svc.{d}"), d.clone()];
@@ -115,15 +119,22 @@ pub fn dns_config(pod: &Pod, node: &NodeSettings, host_resolv: &str) -> cri::Dns
         }
     }
     if let Some(extra) = &spec.dns_config {
-        push_unique(&mut cfg.servers, extra.nameservers.clone().unwrap_or_default());
-        push_unique(&mut cfg.searches, extra.searches.clone().unwrap_or_default());
+        push_unique(
+            &mut cfg.servers,
+            extra.nameservers.clone().unwrap_or_default(),
+        );
+        push_unique(
+            &mut cfg.searches,
+            extra.searches.clone().unwrap_or_default(),
+        );
         for o in extra.options.iter().flatten() {
             let opt = match &o.value {
                 Some(v) => format!("{}:{v}", o.name.clone().unwrap_or_default()),
                 None => o.name.clone().unwrap_or_default(),
             };
             let key = opt.split(':').next().unwrap_or("").to_string();
-            cfg.options.retain(|x| x.split(':').next() != Some(key.as_str()));
+            cfg.options
+                .retain(|x| x.split(':').next() != Some(key.as_str()));
             cfg.options.push(opt);
         }
     }
@@ -157,7 +168,10 @@ pub fn hosts_file(pod: &Pod, pod_ip: &str, node: &NodeSettings) -> String {
     let host = hostname(pod, &node.hostname);
     if !pod_ip.is_empty() {
         let spec = pod.spec.as_ref();
-        match spec.and_then(|s| s.subdomain.clone()).filter(|s| !s.is_empty()) {
+        match spec
+            .and_then(|s| s.subdomain.clone())
+            .filter(|s| !s.is_empty())
+        {
             Some(sub) => {
                 let ns = pod.metadata.namespace.clone().unwrap_or_default();
                 out.push_str(&format!(
@@ -392,9 +406,7 @@ fn security_context(pod: &Pod, c: &Container) -> cri::LinuxContainerSecurityCont
             READONLY_PATHS.iter().map(|s| s.to_string()).collect()
         },
         seccomp: Some(seccomp(
-            sc.seccomp_profile
-                .as_ref()
-                .or(psc.seccomp_profile.as_ref()),
+            sc.seccomp_profile.as_ref().or(psc.seccomp_profile.as_ref()),
         )),
         ..Default::default()
     }
@@ -548,7 +560,12 @@ mod tests {
         assert_eq!(d.servers, vec!["10.43.0.10"]);
         assert_eq!(
             d.searches,
-            vec!["shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "corp.example"]
+            vec![
+                "shop.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local",
+                "corp.example"
+            ]
         );
         assert_eq!(d.options, vec!["ndots:5"]);
         let p = pod(json!({"containers": [], "dnsPolicy": "Default"}));
@@ -578,7 +595,15 @@ mod tests {
         }));
         let sb = sandbox_config(&p, 2, &node(), "");
         let meta = sb.metadata.as_ref().unwrap();
-        assert_eq!((meta.name.as_str(), meta.namespace.as_str(), meta.uid.as_str(), meta.attempt), ("web-1", "shop", "u1", 2));
+        assert_eq!(
+            (
+                meta.name.as_str(),
+                meta.namespace.as_str(),
+                meta.uid.as_str(),
+                meta.attempt
+            ),
+            ("web-1", "shop", "u1", 2)
+        );
         assert_eq!(sb.hostname, "web-1");
         assert_eq!(sb.log_directory, "/var/lib/krust/agent/pods/u1/logs");
         assert_eq!(sb.port_mappings.len(), 1);
@@ -607,7 +632,11 @@ mod tests {
         assert_eq!(cfg.annotations[ANN_RESTART_COUNT], "3");
         assert_eq!(cfg.labels[LABEL_CONTAINER_NAME], "c");
         assert!(cfg.mounts.iter().any(|m| m.container_path == "/etc/hosts"));
-        assert!(cfg.mounts.iter().any(|m| m.container_path == "/dev/termination-log"));
+        assert!(
+            cfg.mounts
+                .iter()
+                .any(|m| m.container_path == "/dev/termination-log")
+        );
         let linux = cfg.linux.as_ref().unwrap();
         let r = linux.resources.as_ref().unwrap();
         assert_eq!(r.memory_limit_in_bytes, 20 << 20);
@@ -616,13 +645,19 @@ mod tests {
         assert_eq!(sc.run_as_user.as_ref().unwrap().value, 1000);
         assert!(sc.readonly_rootfs);
         assert!(sc.no_new_privs);
-        assert_eq!(sc.capabilities.as_ref().unwrap().add_capabilities, vec!["NET_ADMIN"]);
+        assert_eq!(
+            sc.capabilities.as_ref().unwrap().add_capabilities,
+            vec!["NET_ADMIN"]
+        );
         assert_eq!(sc.masked_paths.len(), MASKED_PATHS.len());
 
         let hosts = hosts_file(&p, "10.42.0.9", &node());
         assert!(hosts.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(hosts.contains("10.42.0.9\tweb-1.sub.shop.svc.cluster.local\tweb-1\n"));
         assert_eq!(container_hash(c), container_hash(&c.clone()));
-        assert_eq!(pod_cgroup("/kubepods/", QosClass::Guaranteed, "u"), "/kubepods/podu");
+        assert_eq!(
+            pod_cgroup("/kubepods/", QosClass::Guaranteed, "u"),
+            "/kubepods/podu"
+        );
     }
 }

@@ -395,6 +395,15 @@ fn spawn(cfg: &ContainerdConfig) -> Result<Child, Error> {
         .arg("--config")
         .arg(cfg.config_path())
         .env("PATH", path)
+        // No registry is reachable from these machines, and a lookup of one must not leave
+        // the machine either: every pull goes to a dead local proxy, so Go's HTTP client
+        // neither resolves nor contacts the registry host.
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("http_proxy", "http://127.0.0.1:9")
+        .env("https_proxy", "http://127.0.0.1:9")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(log2))
@@ -445,7 +454,7 @@ pub(crate) fn signal(pids: &[u32], sig: &str) {
         return;
     }
     let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
+        .args(["-s", sig, "--"])
         .args(pids.iter().map(u32::to_string))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -33,10 +33,7 @@ pub enum CriError {
     },
     /// No answer within the deadline.
     #[error("{call}: timed out after {}s", .after.as_secs())]
-    Timeout {
-        call: &'static str,
-        after: Duration,
-    },
+    Timeout { call: &'static str, after: Duration },
     /// The socket path is not a valid endpoint.
     #[error("invalid runtime endpoint: {0}")]
     Endpoint(String),

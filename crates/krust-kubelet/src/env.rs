@@ -251,7 +251,8 @@ pub fn container_env(
             let name = r.name.clone();
             match src.secrets.get(&name) {
                 Some(s) => {
-                    let mut keys: Vec<String> = s.data.iter().flatten().map(|(k, _)| k.clone()).collect();
+                    let mut keys: Vec<String> =
+                        s.data.iter().flatten().map(|(k, _)| k.clone()).collect();
                     keys.sort();
                     for k in keys {
                         let v = secret_value(s, &k).unwrap_or_default();
@@ -505,11 +506,13 @@ mod tests {
             "cm".into(),
             serde_json::from_value(json!({"data": {"k1": "one", "bad key": "x"}})).unwrap(),
         );
-        let mut secret = Secret::default();
-        secret.data = Some(BTreeMap::from([(
-            "pw".to_string(),
-            ByteString(b"hunter2".to_vec()),
-        )]));
+        let secret = Secret {
+            data: Some(BTreeMap::from([(
+                "pw".to_string(),
+                ByteString(b"hunter2".to_vec()),
+            )])),
+            ..Default::default()
+        };
         src.secrets.insert("s".into(), secret);
         src.service_env = service_env(&[serde_json::from_value(json!({
             "metadata": {"name": "foo"},

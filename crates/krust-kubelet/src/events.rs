@@ -46,7 +46,14 @@ impl Events {
     }
 
     /// Records an event about `pod` (or its container) in the background.
-    pub fn pod(&self, pod: &Pod, container: Option<&str>, type_: &str, reason: &str, message: String) {
+    pub fn pod(
+        &self,
+        pod: &Pod,
+        container: Option<&str>,
+        type_: &str,
+        reason: &str,
+        message: String,
+    ) {
         self.recorder
             .emit(pod_ref(pod, container), type_, reason, message);
     }

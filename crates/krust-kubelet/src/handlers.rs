@@ -69,10 +69,9 @@ pub async fn exec(cri: &Cri, container_id: &str, cmd: &[String], timeout: Durati
                 Outcome::Failure(out)
             }
         }
-        Err(crate::cri::CriError::Timeout { .. }) => Outcome::Failure(format!(
-            "command {:?} timed out",
-            cmd.join(" ")
-        )),
+        Err(crate::cri::CriError::Timeout { .. }) => {
+            Outcome::Failure(format!("command {:?} timed out", cmd.join(" ")))
+        }
         Err(e) => Outcome::Failure(e.message()),
     }
 }
@@ -158,11 +157,21 @@ pub async fn http_get(
         .clone()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| pod_ip.to_string());
-    let scheme = action.scheme.as_deref().unwrap_or("HTTP").to_ascii_lowercase();
+    let scheme = action
+        .scheme
+        .as_deref()
+        .unwrap_or("HTTP")
+        .to_ascii_lowercase();
     let path = action.path.clone().unwrap_or_default();
-    let url = format!("{scheme}://{}{}", host_port(&host, port), if path.is_empty() { "/" } else { &path });
+    let url = format!(
+        "{scheme}://{}{}",
+        host_port(&host, port),
+        if path.is_empty() { "/" } else { &path }
+    );
     if scheme != "http" {
-        return Outcome::Failure(format!("Get {url:?}: HTTPS probes are not supported by this node"));
+        return Outcome::Failure(format!(
+            "Get {url:?}: HTTPS probes are not supported by this node"
+        ));
     }
     let headers: Vec<(String, String)> = action
         .http_headers
@@ -251,15 +260,20 @@ mod tests {
     use tokio::net::TcpListener;
 
     fn container() -> Container {
-        serde_json::from_value(json!({"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}))
-            .unwrap()
+        serde_json::from_value(
+            json!({"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn ports_and_requests() {
         let c = container();
         assert_eq!(resolve_port(&IntOrString::Int(80), &c), Ok(80));
-        assert_eq!(resolve_port(&IntOrString::String("http".into()), &c), Ok(8080));
+        assert_eq!(
+            resolve_port(&IntOrString::String("http".into()), &c),
+            Ok(8080)
+        );
         assert_eq!(resolve_port(&IntOrString::String("81".into()), &c), Ok(81));
         assert!(resolve_port(&IntOrString::String("nope".into()), &c).is_err());
         assert!(resolve_port(&IntOrString::Int(0), &c).is_err());
@@ -283,7 +297,9 @@ mod tests {
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf).await;
                 let _ = s
-                    .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes())
+                    .write_all(
+                        format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok").as_bytes(),
+                    )
                     .await;
             }
         });
@@ -301,7 +317,10 @@ mod tests {
         let port = serve_once("503 Service Unavailable").await;
         let action: HTTPGetAction = serde_json::from_value(json!({"port": port})).unwrap();
         let out = http_get(&action, "127.0.0.1", &c, Duration::from_secs(2)).await;
-        assert_eq!(out, Outcome::Failure("HTTP probe failed with statuscode: 503".into()));
+        assert_eq!(
+            out,
+            Outcome::Failure("HTTP probe failed with statuscode: 503".into())
+        );
 
         // A closed port: connection refused, with Go's wording.
         let closed = {
@@ -312,16 +331,24 @@ mod tests {
         let out = tcp_socket(&action, "127.0.0.1", &c, Duration::from_secs(2)).await;
         assert_eq!(
             out,
-            Outcome::Failure(format!("dial tcp 127.0.0.1:{closed}: connect: connection refused"))
+            Outcome::Failure(format!(
+                "dial tcp 127.0.0.1:{closed}: connect: connection refused"
+            ))
         );
         let action: HTTPGetAction = serde_json::from_value(json!({"port": closed})).unwrap();
         let out = http_get(&action, "127.0.0.1", &c, Duration::from_secs(2)).await;
         assert_eq!(
             out.message(),
-            format!("Get \"http://127.0.0.1:{closed}/\": dial tcp 127.0.0.1:{closed}: connect: connection refused")
+            format!(
+                "Get \"http://127.0.0.1:{closed}/\": dial tcp 127.0.0.1:{closed}: connect: connection refused"
+            )
         );
         let port = serve_once("200 OK").await;
         let action: TCPSocketAction = serde_json::from_value(json!({"port": port})).unwrap();
-        assert!(tcp_socket(&action, "127.0.0.1", &c, Duration::from_secs(2)).await.is_success());
+        assert!(
+            tcp_socket(&action, "127.0.0.1", &c, Duration::from_secs(2))
+                .await
+                .is_success()
+        );
     }
 }

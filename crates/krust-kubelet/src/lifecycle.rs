@@ -67,7 +67,10 @@ mod tests {
 
     #[test]
     fn formats_pods() {
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u"}})).unwrap();
+        let pod: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u"}}),
+        )
+        .unwrap();
         assert_eq!(format_pod(&pod), "p_ns(u)");
     }
 }

@@ -139,7 +139,10 @@ mod tests {
     fn parses_machine_files() {
         let meminfo = "MemTotal:       24684544 kB\nMemFree:        17563540 kB\nMemAvailable:   23650000 kB\n";
         assert_eq!(parse_meminfo_total(meminfo), Some(24684544 * 1024));
-        assert_eq!(meminfo_field(meminfo, "MemAvailable"), Some(23650000 * 1024));
+        assert_eq!(
+            meminfo_field(meminfo, "MemAvailable"),
+            Some(23650000 * 1024)
+        );
         assert_eq!(meminfo_field(meminfo, "Mem"), None);
         let os = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
         assert_eq!(

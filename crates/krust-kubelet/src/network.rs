@@ -161,7 +161,13 @@ mod tests {
     #[test]
     fn cidrs() {
         assert!(check_cidr("10.42.0.0/16").is_ok());
-        for bad in ["10.42.0.0", "10.42.0/16", "10.42.0.0/33", "x/8", "; rm -rf /"] {
+        for bad in [
+            "10.42.0.0",
+            "10.42.0/16",
+            "10.42.0.0/33",
+            "x/8",
+            "; rm -rf /",
+        ] {
             assert!(check_cidr(bad).is_err(), "{bad}");
         }
     }

@@ -51,6 +51,8 @@ pub struct NodeFacts {
     pub memory_available: Option<u64>,
     /// (size, available) of the agent directory's filesystem.
     pub disk: Option<(u64, u64)>,
+    /// Port of the kubelet server in `daemonEndpoints` (0: [`KUBELET_PORT`]). [streaming hook]
+    pub kubelet_port: i32,
 }
 
 /// A byte count as upstream formats memory (`NKi` when a whole number of KiB).
@@ -84,7 +86,7 @@ pub fn node_images(images: &[cri::Image]) -> Vec<ContainerImage> {
             })
         })
         .collect();
-    out.sort_by(|a, b| b.size_bytes.cmp(&a.size_bytes));
+    out.sort_by_key(|i| std::cmp::Reverse(i.size_bytes));
     out.truncate(MAX_IMAGES);
     out
 }
@@ -167,24 +169,57 @@ pub fn node_status(facts: &NodeFacts, old: Option<&NodeStatus>, now: Timestamp) 
         bytes_quantity(m.ephemeral_storage_bytes - m.ephemeral_storage_bytes / 10),
     );
 
-    let memory_pressure = facts
-        .memory_available
-        .is_some_and(|a| a < EVICTION_MEMORY);
+    let memory_pressure = facts.memory_available.is_some_and(|a| a < EVICTION_MEMORY);
     let disk_pressure = facts
         .disk
         .is_some_and(|(size, avail)| size > 0 && avail < size / 10);
     let mut conditions = vec![
         if memory_pressure {
-            condition("MemoryPressure", true, "KubeletHasInsufficientMemory", "kubelet has insufficient memory available", old, now)
+            condition(
+                "MemoryPressure",
+                true,
+                "KubeletHasInsufficientMemory",
+                "kubelet has insufficient memory available",
+                old,
+                now,
+            )
         } else {
-            condition("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", old, now)
+            condition(
+                "MemoryPressure",
+                false,
+                "KubeletHasSufficientMemory",
+                "kubelet has sufficient memory available",
+                old,
+                now,
+            )
         },
         if disk_pressure {
-            condition("DiskPressure", true, "KubeletHasDiskPressure", "kubelet has disk pressure", old, now)
+            condition(
+                "DiskPressure",
+                true,
+                "KubeletHasDiskPressure",
+                "kubelet has disk pressure",
+                old,
+                now,
+            )
         } else {
-            condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", old, now)
+            condition(
+                "DiskPressure",
+                false,
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+                old,
+                now,
+            )
         },
-        condition("PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", old, now),
+        condition(
+            "PIDPressure",
+            false,
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+            old,
+            now,
+        ),
     ];
     let problems: Vec<String> = [&facts.runtime_problem, &facts.network_problem]
         .into_iter()
@@ -192,9 +227,23 @@ pub fn node_status(facts: &NodeFacts, old: Option<&NodeStatus>, now: Timestamp) 
         .cloned()
         .collect();
     conditions.push(if problems.is_empty() {
-        condition("Ready", true, "KubeletReady", "kubelet is posting ready status", old, now)
+        condition(
+            "Ready",
+            true,
+            "KubeletReady",
+            "kubelet is posting ready status",
+            old,
+            now,
+        )
     } else {
-        condition("Ready", false, "KubeletNotReady", &problems.join(", "), old, now)
+        condition(
+            "Ready",
+            false,
+            "KubeletNotReady",
+            &problems.join(", "),
+            old,
+            now,
+        )
     });
 
     let mut addresses = Vec::new();
@@ -218,7 +267,13 @@ pub fn node_status(facts: &NodeFacts, old: Option<&NodeStatus>, now: Timestamp) 
         conditions: Some(conditions),
         addresses: Some(addresses),
         daemon_endpoints: Some(NodeDaemonEndpoints {
-            kubelet_endpoint: Some(DaemonEndpoint { port: KUBELET_PORT }),
+            kubelet_endpoint: Some(DaemonEndpoint {
+                port: if facts.kubelet_port > 0 {
+                    facts.kubelet_port
+                } else {
+                    KUBELET_PORT
+                },
+            }),
         }),
         node_info: Some(NodeSystemInfo {
             architecture: m.architecture.clone(),
@@ -362,10 +417,19 @@ mod tests {
         assert_eq!(alloc["ephemeral-storage"].0, "87890625Ki");
         let conds = st.conditions.as_ref().unwrap();
         let types: Vec<&str> = conds.iter().map(|c| c.type_.as_str()).collect();
-        assert_eq!(types, ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]);
+        assert_eq!(
+            types,
+            ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"]
+        );
         assert_eq!(conds[3].reason.as_deref(), Some("KubeletReady"));
-        assert_eq!(conds[3].message.as_deref(), Some("kubelet is posting ready status"));
-        assert_eq!(conds[0].reason.as_deref(), Some("KubeletHasSufficientMemory"));
+        assert_eq!(
+            conds[3].message.as_deref(),
+            Some("kubelet is posting ready status")
+        );
+        assert_eq!(
+            conds[0].reason.as_deref(),
+            Some("KubeletHasSufficientMemory")
+        );
         let info = st.node_info.as_ref().unwrap();
         assert_eq!(info.kubelet_version, KUBELET_VERSION);
         assert_eq!(info.container_runtime_version, "containerd://1.6.20");

@@ -57,7 +57,8 @@ pub struct ProbeTiming {
 impl ProbeTiming {
     /// The timing of `p` (period 10 s, timeout 1 s, thresholds 1 and 3 by default).
     pub fn of(p: &Probe) -> ProbeTiming {
-        let secs = |v: Option<i32>, d: i32, min: i32| Duration::from_secs(v.unwrap_or(d).max(min) as u64);
+        let secs =
+            |v: Option<i32>, d: i32, min: i32| Duration::from_secs(v.unwrap_or(d).max(min) as u64);
         ProbeTiming {
             initial_delay: secs(p.initial_delay_seconds, 0, 0),
             period: secs(p.period_seconds, 10, 1),
@@ -155,10 +156,21 @@ impl ProbeManager {
 
     /// Makes the probe tasks match the running `targets`: new containers get tasks, tasks of
     /// containers no longer running are stopped.
-    pub fn sync(&mut self, cri: &Cri, events: &Events, pod: &Pod, pod_ip: &str, targets: &[Target]) {
+    pub fn sync(
+        &mut self,
+        cri: &Cri,
+        events: &Events,
+        pod: &Pod,
+        pod_ip: &str,
+        targets: &[Target],
+    ) {
         let mut wanted: HashMap<(String, ProbeKind), &Target> = HashMap::new();
         for t in targets {
-            for kind in [ProbeKind::Startup, ProbeKind::Liveness, ProbeKind::Readiness] {
+            for kind in [
+                ProbeKind::Startup,
+                ProbeKind::Liveness,
+                ProbeKind::Readiness,
+            ] {
                 if kind.of(&t.container).is_some() {
                     wanted.insert((t.container.name.clone(), kind), t);
                 }
@@ -335,7 +347,8 @@ mod tests {
         assert_eq!((t.success_threshold, t.failure_threshold), (1, 3));
         let p: Probe = serde_json::from_value(json!({"exec": {"command": ["true"]},
             "initialDelaySeconds": 5, "periodSeconds": 2, "timeoutSeconds": 3,
-            "successThreshold": 2, "failureThreshold": 1})).unwrap();
+            "successThreshold": 2, "failureThreshold": 1}))
+        .unwrap();
         let t = ProbeTiming::of(&p);
         assert_eq!(t.initial_delay, Duration::from_secs(5));
         assert_eq!(t.period, Duration::from_secs(2));
@@ -367,10 +380,12 @@ mod tests {
             }
         );
         let probed: Container = serde_json::from_value(json!({"name": "c",
-            "readinessProbe": {"exec": {"command": ["true"]}}})).unwrap();
+            "readinessProbe": {"exec": {"command": ["true"]}}}))
+        .unwrap();
         assert!(!m.state(&probed, "x").ready);
         let startup: Container = serde_json::from_value(json!({"name": "c",
-            "startupProbe": {"exec": {"command": ["true"]}}})).unwrap();
+            "startupProbe": {"exec": {"command": ["true"]}}}))
+        .unwrap();
         let s = m.state(&startup, "x");
         assert!(!s.started && !s.ready);
     }

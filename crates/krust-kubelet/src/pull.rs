@@ -54,6 +54,15 @@ pub fn grpc_error(e: &CriError) -> String {
     }
 }
 
+/// The pull backoff key of a container's image (per pod and image, as upstream).
+pub fn backoff_key(pod: &Pod, c: &Container) -> String {
+    format!(
+        "{}_{}",
+        pod.metadata.uid.as_deref().unwrap_or_default(),
+        c.image.as_deref().unwrap_or_default()
+    )
+}
+
 /// Makes sure the container's image is present; returns the image reference to run.
 pub async fn ensure_image(
     cri: &Cri,
@@ -65,14 +74,20 @@ pub async fn ensure_image(
     let image = c.image.clone().unwrap_or_default();
     let name = c.name.as_str();
     if image.is_empty() {
-        return Err(Waiting::new("InvalidImageName", "the container has no image"));
+        return Err(Waiting::new(
+            "InvalidImageName",
+            "the container has no image",
+        ));
     }
     let policy = pull_policy(c);
     let present = match cri.image_status(&image).await {
         Ok(Some(img)) => Some(img.id),
         Ok(None) => None,
         Err(e) => {
-            return Err(Waiting::new("ErrImageInspect", format!("Failed to inspect image {image:?}: {}", grpc_error(&e))));
+            return Err(Waiting::new(
+                "ErrImageInspect",
+                format!("Failed to inspect image {image:?}: {}", grpc_error(&e)),
+            ));
         }
     };
     let should_pull = match policy.as_str() {
@@ -93,21 +108,36 @@ pub async fn ensure_image(
         }
         let msg = format!("Container image {image:?} is not present with pull policy of Never");
         events.pod(pod, Some(name), WARNING, "ErrImageNeverPull", msg.clone());
-        events.pod(pod, Some(name), WARNING, "Failed", "Error: ErrImageNeverPull".into());
+        events.pod(
+            pod,
+            Some(name),
+            WARNING,
+            "Failed",
+            "Error: ErrImageNeverPull".into(),
+        );
         return Err(Waiting::new("ErrImageNeverPull", msg));
     }
-    let key = format!(
-        "{}_{image}",
-        pod.metadata.uid.as_deref().unwrap_or_default()
-    );
+    let key = backoff_key(pod, c);
     let now = Instant::now();
     if backoff.in_backoff_since_update(&key, now) {
         let msg = format!("Back-off pulling image {image:?}");
         events.pod(pod, Some(name), NORMAL, "BackOff", msg.clone());
-        events.pod(pod, Some(name), WARNING, "Failed", "Error: ImagePullBackOff".into());
+        events.pod(
+            pod,
+            Some(name),
+            WARNING,
+            "Failed",
+            "Error: ImagePullBackOff".into(),
+        );
         return Err(Waiting::new("ImagePullBackOff", msg));
     }
-    events.pod(pod, Some(name), NORMAL, "Pulling", format!("Pulling image {image:?}"));
+    events.pod(
+        pod,
+        Some(name),
+        NORMAL,
+        "Pulling",
+        format!("Pulling image {image:?}"),
+    );
     let started = Instant::now();
     match cri.pull_image(&image, None).await {
         Ok(image_ref) => {
@@ -139,7 +169,13 @@ pub async fn ensure_image(
                 "Failed",
                 format!("Failed to pull image {image:?}: {msg}"),
             );
-            events.pod(pod, Some(name), WARNING, "Failed", "Error: ErrImagePull".into());
+            events.pod(
+                pod,
+                Some(name),
+                WARNING,
+                "Failed",
+                "Error: ErrImagePull".into(),
+            );
             backoff.next(&key, Instant::now());
             Err(Waiting::new("ErrImagePull", msg))
         }
@@ -165,7 +201,10 @@ mod tests {
         assert_eq!(pull_policy(&c("nginx:latest", None)), "Always");
         assert_eq!(pull_policy(&c("nginx:1.7.9", None)), "IfNotPresent");
         assert_eq!(pull_policy(&c("localhost:5000/nginx", None)), "Always");
-        assert_eq!(pull_policy(&c("localhost:5000/nginx:1", None)), "IfNotPresent");
+        assert_eq!(
+            pull_policy(&c("localhost:5000/nginx:1", None)),
+            "IfNotPresent"
+        );
         assert_eq!(pull_policy(&c("nginx@sha256:abc", None)), "IfNotPresent");
         assert_eq!(pull_policy(&c("nginx", Some("Never"))), "Never");
     }

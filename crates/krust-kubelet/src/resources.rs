@@ -46,7 +46,10 @@ impl QosClass {
     }
 }
 
-fn quantity(map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>, name: &str) -> Option<Quantity> {
+fn quantity(
+    map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+    name: &str,
+) -> Option<Quantity> {
     map.and_then(|m| m.get(name))
         .and_then(|q| Quantity::parse(&q.0).ok())
 }
@@ -77,7 +80,12 @@ pub fn qos_class(pod: &Pod) -> QosClass {
     let mut requests: BTreeMap<&str, i64> = BTreeMap::new();
     let mut limits: BTreeMap<&str, i64> = BTreeMap::new();
     let mut guaranteed = true;
-    for c in spec.init_containers.iter().flatten().chain(spec.containers.iter()) {
+    for c in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+    {
         let r = c.resources.as_ref();
         for name in ["cpu", "memory"] {
             if let Some(q) = quantity(r.and_then(|r| r.requests.as_ref()), name) {
@@ -157,7 +165,11 @@ pub fn oom_score_adj(qos: QosClass, memory_request: i64, memory_capacity: i64) -
 
 /// The CRI resources of container `c` in a pod of class `qos` on a node with
 /// `memory_capacity` bytes.
-pub fn linux_resources(c: &Container, qos: QosClass, memory_capacity: i64) -> LinuxContainerResources {
+pub fn linux_resources(
+    c: &Container,
+    qos: QosClass,
+    memory_capacity: i64,
+) -> LinuxContainerResources {
     let (cpu_req, cpu_lim) = cpu_milli(c);
     let (mem_req, mem_lim) = memory_bytes(c);
     let shares = match (cpu_req, cpu_lim) {
@@ -194,11 +206,8 @@ pub fn resource_field_value(
     }
     let r = c.resources.as_ref();
     let value = match kind {
-        "limits" => quantity(r.and_then(|r| r.limits.as_ref()), name).or_else(|| {
-            allocatable
-                .get(name)
-                .and_then(|v| Quantity::parse(v).ok())
-        }),
+        "limits" => quantity(r.and_then(|r| r.limits.as_ref()), name)
+            .or_else(|| allocatable.get(name).and_then(|v| Quantity::parse(v).ok())),
         "requests" => quantity(r.and_then(|r| r.requests.as_ref()), name),
         _ => return Err(format!("unsupported container resource : {resource}")),
     };
@@ -232,7 +241,10 @@ mod tests {
 
     #[test]
     fn classifies_qos() {
-        assert_eq!(qos_class(&pod(json!([{"name": "a"}]))), QosClass::BestEffort);
+        assert_eq!(
+            qos_class(&pod(json!([{"name": "a"}]))),
+            QosClass::BestEffort
+        );
         let g = pod(json!([{"name": "a", "resources": {
             "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]));
         assert_eq!(qos_class(&g), QosClass::Guaranteed);
@@ -276,11 +288,26 @@ mod tests {
             "limits": {"memory": "64Mi"}, "requests": {"cpu": "250m"}}}))
         .unwrap();
         let alloc = BTreeMap::from([("cpu".to_string(), "2".to_string())]);
-        assert_eq!(resource_field_value(&c, "limits.memory", Some("1Mi"), &alloc).unwrap(), "64");
-        assert_eq!(resource_field_value(&c, "limits.memory", None, &alloc).unwrap(), "67108864");
-        assert_eq!(resource_field_value(&c, "requests.cpu", Some("1m"), &alloc).unwrap(), "250");
-        assert_eq!(resource_field_value(&c, "requests.cpu", None, &alloc).unwrap(), "1");
-        assert_eq!(resource_field_value(&c, "limits.cpu", None, &alloc).unwrap(), "2");
+        assert_eq!(
+            resource_field_value(&c, "limits.memory", Some("1Mi"), &alloc).unwrap(),
+            "64"
+        );
+        assert_eq!(
+            resource_field_value(&c, "limits.memory", None, &alloc).unwrap(),
+            "67108864"
+        );
+        assert_eq!(
+            resource_field_value(&c, "requests.cpu", Some("1m"), &alloc).unwrap(),
+            "250"
+        );
+        assert_eq!(
+            resource_field_value(&c, "requests.cpu", None, &alloc).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            resource_field_value(&c, "limits.cpu", None, &alloc).unwrap(),
+            "2"
+        );
         assert!(resource_field_value(&c, "limits.gpu", None, &alloc).is_err());
     }
 }

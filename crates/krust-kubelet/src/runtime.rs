@@ -176,7 +176,11 @@ impl StatusCache {
 }
 
 /// Reads the pod's sandboxes and containers from the runtime.
-pub async fn inspect(cri: &Cri, uid: &str, cache: &mut StatusCache) -> Result<RuntimePod, CriError> {
+pub async fn inspect(
+    cri: &Cri,
+    uid: &str,
+    cache: &mut StatusCache,
+) -> Result<RuntimePod, CriError> {
     let selector = cri::labels(&[(LABEL_POD_UID, uid)]);
     let sandboxes = cri.list_pod_sandboxes(selector.clone()).await?;
     let listed = cri.list_containers(selector).await?;
@@ -224,7 +228,11 @@ pub async fn inspect(cri: &Cri, uid: &str, cache: &mut StatusCache) -> Result<Ru
                 exit_code: st.exit_code,
                 reason: st.reason.clone(),
                 message,
-                image: st.image.as_ref().map(|i| i.image.clone()).unwrap_or_default(),
+                image: st
+                    .image
+                    .as_ref()
+                    .map(|i| i.image.clone())
+                    .unwrap_or_default(),
                 image_ref: st.image_ref.clone(),
                 restart_count: annotations
                     .get(ANN_RESTART_COUNT)
@@ -269,10 +277,16 @@ mod tests {
         let msg_file = dir.path().join("msg");
         std::fs::write(&msg_file, "bye").unwrap();
         let mut ann = HashMap::new();
-        ann.insert(ANN_TERMINATION_HOST_FILE.to_string(), msg_file.display().to_string());
+        ann.insert(
+            ANN_TERMINATION_HOST_FILE.to_string(),
+            msg_file.display().to_string(),
+        );
         assert_eq!(termination_message(&ann, 1, ""), "bye");
         std::fs::write(&msg_file, "").unwrap();
-        ann.insert(ANN_TERMINATION_POLICY.to_string(), "FallbackToLogsOnError".into());
+        ann.insert(
+            ANN_TERMINATION_POLICY.to_string(),
+            "FallbackToLogsOnError".into(),
+        );
         assert!(termination_message(&ann, 1, &log.display().to_string()).ends_with("line 99\n"));
         assert_eq!(termination_message(&ann, 0, &log.display().to_string()), "");
         assert_eq!(timestamp(0), None);

@@ -90,7 +90,12 @@ fn terminated(rc: &RuntimeContainer) -> ContainerStateTerminated {
         finished_at: to_time(rc.finished_at),
         message: Some(rc.message.clone()).filter(|m| !m.is_empty()),
         reason: Some(if rc.reason.is_empty() {
-            if rc.exit_code == 0 { "Completed" } else { "Error" }.to_string()
+            if rc.exit_code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            }
+            .to_string()
         } else {
             rc.reason.clone()
         }),
@@ -334,10 +339,10 @@ pub fn compute(view: &PodView<'_>) -> PodStatus {
     let incomplete: Vec<&str> = init
         .iter()
         .filter(|cs| {
-            !cs.state
+            cs.state
                 .as_ref()
                 .and_then(|s| s.terminated.as_ref())
-                .is_some_and(|t| t.exit_code == 0)
+                .is_none_or(|t| t.exit_code != 0)
         })
         .map(|cs| cs.name.as_str())
         .collect();
@@ -350,7 +355,10 @@ pub fn compute(view: &PodView<'_>) -> PodStatus {
             "Initialized",
             false,
             Some("ContainersNotInitialized"),
-            Some(format!("containers with incomplete status: [{}]", incomplete.join(" "))),
+            Some(format!(
+                "containers with incomplete status: [{}]",
+                incomplete.join(" ")
+            )),
         ));
     }
     let unready: Vec<&str> = containers
@@ -402,14 +410,24 @@ pub fn compute(view: &PodView<'_>) -> PodStatus {
     } else {
         let msg = format!("containers with unready status: [{}]", unready.join(" "));
         (
-            condition("ContainersReady", false, Some("ContainersNotReady"), Some(msg.clone())),
+            condition(
+                "ContainersReady",
+                false,
+                Some("ContainersNotReady"),
+                Some(msg.clone()),
+            ),
             condition("Ready", false, Some("ContainersNotReady"), Some(msg)),
         )
     };
     conditions.push(ready);
     conditions.push(containers_ready);
     // Conditions owned by others (PodScheduled, readiness gates, DisruptionTarget) are kept.
-    let ours = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady"];
+    let ours = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    ];
     for c in old.conditions.iter().flatten() {
         if !ours.contains(&c.type_.as_str()) {
             conditions.push(c.clone());
@@ -564,7 +582,11 @@ mod tests {
     #[test]
     fn running_and_ready() {
         let p = pod("Always", false);
-        let st = compute(&view(&p, vec![], cv(Some(rc("abc", RunState::Running, 0, "", 0)))));
+        let st = compute(&view(
+            &p,
+            vec![],
+            cv(Some(rc("abc", RunState::Running, 0, "", 0))),
+        ));
         assert_eq!(st.phase.as_deref(), Some("Running"));
         assert_eq!(cond(&st, "Ready").status, "True");
         assert_eq!(cond(&st, "ContainersReady").status, "True");
@@ -585,7 +607,13 @@ mod tests {
             .collect();
         assert_eq!(
             types,
-            ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+            [
+                "PodReadyToStartContainers",
+                "Initialized",
+                "Ready",
+                "ContainersReady",
+                "PodScheduled"
+            ]
         );
     }
 
@@ -612,7 +640,14 @@ mod tests {
         assert_eq!(st.phase.as_deref(), Some("Running"));
         let cs = &st.container_statuses.as_ref().unwrap()[0];
         assert_eq!(
-            cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(),
+            cs.state
+                .as_ref()
+                .unwrap()
+                .waiting
+                .as_ref()
+                .unwrap()
+                .reason
+                .as_deref(),
             Some("CrashLoopBackOff")
         );
         let last = cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap();
@@ -630,17 +665,32 @@ mod tests {
             ("Always", 0, "Running"),
         ] {
             let p = pod(policy, false);
-            let st = compute(&view(&p, vec![], cv(Some(rc("a", RunState::Exited, exit, "", 0)))));
+            let st = compute(&view(
+                &p,
+                vec![],
+                cv(Some(rc("a", RunState::Exited, exit, "", 0))),
+            ));
             assert_eq!(st.phase.as_deref(), Some(want), "{policy} {exit}");
         }
         let p = pod("Never", false);
-        let st = compute(&view(&p, vec![], cv(Some(rc("a", RunState::Exited, 0, "", 0)))));
+        let st = compute(&view(
+            &p,
+            vec![],
+            cv(Some(rc("a", RunState::Exited, 0, "", 0))),
+        ));
         assert_eq!(cond(&st, "Ready").reason.as_deref(), Some("PodCompleted"));
         let st = compute(&view(&p, vec![], cv(None)));
         assert_eq!(st.phase.as_deref(), Some("Pending"));
         let cs = &st.container_statuses.as_ref().unwrap()[0];
         assert_eq!(
-            cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(),
+            cs.state
+                .as_ref()
+                .unwrap()
+                .waiting
+                .as_ref()
+                .unwrap()
+                .reason
+                .as_deref(),
             Some("ContainerCreating")
         );
     }
@@ -655,14 +705,28 @@ mod tests {
         let ini = cond(&st, "Initialized");
         assert_eq!(ini.status, "False");
         assert_eq!(ini.reason.as_deref(), Some("ContainersNotInitialized"));
-        assert_eq!(ini.message.as_deref(), Some("containers with incomplete status: [i]"));
+        assert_eq!(
+            ini.message.as_deref(),
+            Some("containers with incomplete status: [i]")
+        );
         let cs = &st.container_statuses.as_ref().unwrap()[0];
         assert_eq!(
-            cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(),
+            cs.state
+                .as_ref()
+                .unwrap()
+                .waiting
+                .as_ref()
+                .unwrap()
+                .reason
+                .as_deref(),
             Some("PodInitializing")
         );
         init.current = Some(rc("i1", RunState::Exited, 0, "Completed", 0));
-        let st = compute(&view(&p, vec![init.clone()], cv(Some(rc("c", RunState::Running, 0, "", 0)))));
+        let st = compute(&view(
+            &p,
+            vec![init.clone()],
+            cv(Some(rc("c", RunState::Running, 0, "", 0))),
+        ));
         assert_eq!(st.phase.as_deref(), Some("Running"));
         assert_eq!(cond(&st, "Initialized").status, "True");
         let p = pod("Never", true);
@@ -674,15 +738,16 @@ mod tests {
     #[test]
     fn transition_times_are_kept() {
         let mut p = pod("Always", false);
-        let st = compute(&view(&p, vec![], cv(Some(rc("a", RunState::Running, 0, "", 0)))));
+        let st = compute(&view(
+            &p,
+            vec![],
+            cv(Some(rc("a", RunState::Running, 0, "", 0))),
+        ));
         p.status = Some(st);
         let mut v = view(&p, vec![], cv(Some(rc("a", RunState::Running, 0, "", 0))));
         v.now = ts(100);
         let st2 = compute(&v);
-        assert_eq!(
-            cond(&st2, "Ready").last_transition_time,
-            Some(Time(ts(10)))
-        );
+        assert_eq!(cond(&st2, "Ready").last_transition_time, Some(Time(ts(10))));
         assert_eq!(
             cond(&st2, "PodScheduled").last_transition_time,
             Some(Time(Timestamp::from_second(1_700_000_000).unwrap()))

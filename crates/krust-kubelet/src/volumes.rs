@@ -95,10 +95,12 @@ fn automount(pod: &Pod) -> bool {
     }
     let has_volume = spec.volumes.iter().flatten().any(|v| {
         v.name.starts_with("kube-api-access-")
-            || v
-                .projected
-                .as_ref()
-                .is_some_and(|p| p.sources.iter().flatten().any(|s| s.service_account_token.is_some()))
+            || v.projected.as_ref().is_some_and(|p| {
+                p.sources
+                    .iter()
+                    .flatten()
+                    .any(|s| s.service_account_token.is_some())
+            })
     });
     let mounted = spec
         .containers
@@ -147,7 +149,9 @@ pub fn with_service_account_volume(pod: &Pod) -> Pod {
             .iter_mut()
             .chain(spec.init_containers.iter_mut().flatten())
         {
-            c.volume_mounts.get_or_insert_with(Vec::new).push(mount.clone());
+            c.volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(mount.clone());
         }
     }
     pod
@@ -232,7 +236,8 @@ pub fn token_specs(pod: &Pod) -> Vec<TokenSpec> {
 }
 
 fn mode_of(item: Option<i32>, default: Option<i32>) -> u32 {
-    item.or(default).map_or(DEFAULT_MODE, |m| (m as u32) & 0o7777)
+    item.or(default)
+        .map_or(DEFAULT_MODE, |m| (m as u32) & 0o7777)
 }
 
 fn key_data<'a>(
@@ -402,7 +407,9 @@ pub fn payload(
     if let Some(c) = &v.config_map {
         let optional = c.optional == Some(true);
         return match src.config_maps.get(&c.name) {
-            Some(cm) => config_map_payload(cm, c.items.as_ref(), c.default_mode, optional).map(Some),
+            Some(cm) => {
+                config_map_payload(cm, c.items.as_ref(), c.default_mode, optional).map(Some)
+            }
             None if optional => Ok(Some(BTreeMap::new())),
             None => Err(format!("configmap \"{}\" not found", c.name)),
         };
@@ -500,7 +507,12 @@ pub fn payload(
 /// Checks (and for the `…OrCreate` types, creates) a hostPath.
 pub fn check_host_path(path: &Path, type_: &str) -> Result<(), String> {
     let meta = std::fs::metadata(path);
-    let fail = |what: &str| Err(format!("hostPath type check failed: {} is not {what}", path.display()));
+    let fail = |what: &str| {
+        Err(format!(
+            "hostPath type check failed: {} is not {what}",
+            path.display()
+        ))
+    };
     match type_ {
         "" => Ok(()),
         "DirectoryOrCreate" => {
@@ -606,7 +618,8 @@ pub fn prepare(
     for v in spec.volumes.iter().flatten() {
         if let Some(h) = &v.host_path {
             let path = PathBuf::from(&h.path);
-            check_host_path(&path, h.type_.as_deref().unwrap_or("")).map_err(|m| verr(&v.name, m))?;
+            check_host_path(&path, h.type_.as_deref().unwrap_or(""))
+                .map_err(|m| verr(&v.name, m))?;
             out.paths.insert(v.name.clone(), path);
             continue;
         }
@@ -627,16 +640,19 @@ pub fn prepare(
                 {
                     opts.push_str(&format!(",size={}", limit.value().max(4096)));
                 }
-                run("mount", &["-t", "tmpfs", "-o", &opts, "tmpfs", &dir.to_string_lossy()])
-                    .map_err(|m| verr(&v.name, m))?;
+                run(
+                    "mount",
+                    &["-t", "tmpfs", "-o", &opts, "tmpfs", &dir.to_string_lossy()],
+                )
+                .map_err(|m| verr(&v.name, m))?;
             }
             out.paths.insert(v.name.clone(), dir);
             continue;
         }
         match payload(pod, v, src) {
             Ok(Some(files)) => {
-                let wrote = atomic_writer::write(&dir, &files)
-                    .map_err(|e| verr(&v.name, e.to_string()))?;
+                let wrote =
+                    atomic_writer::write(&dir, &files).map_err(|e| verr(&v.name, e.to_string()))?;
                 if wrote {
                     changed.push(v.name.clone());
                 }
@@ -678,7 +694,11 @@ fn volumes_still_mounted(pod_dir: &Path) -> bool {
 }
 
 /// The CRI mounts of container `c`.
-pub fn container_mounts(c: &Container, prepared: &Prepared, pod: &Pod) -> Result<Vec<cri::Mount>, String> {
+pub fn container_mounts(
+    c: &Container,
+    prepared: &Prepared,
+    pod: &Pod,
+) -> Result<Vec<cri::Mount>, String> {
     let mut out = Vec::new();
     let volumes: HashMap<&str, &Volume> = pod
         .spec
@@ -788,19 +808,40 @@ mod tests {
         let (prepared, changed) = prepare(&pod, dir.path(), &src).unwrap();
         assert_eq!(changed.len(), 3);
         let cm_dir = dir.path().join("volumes/kubernetes.io~configmap/cm");
-        assert_eq!(std::fs::read_to_string(cm_dir.join("dir/one")).unwrap(), "v1");
+        assert_eq!(
+            std::fs::read_to_string(cm_dir.join("dir/one")).unwrap(),
+            "v1"
+        );
         assert!(!cm_dir.join("k2").exists());
-        let mode = std::fs::metadata(cm_dir.join("dir/one")).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(cm_dir.join("dir/one"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o400);
         let s_dir = dir.path().join("volumes/kubernetes.io~secret/sec");
-        assert_eq!(std::fs::read_to_string(s_dir.join("pw")).unwrap(), "hunter2");
-        let mode = std::fs::metadata(s_dir.join("pw")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            std::fs::read_to_string(s_dir.join("pw")).unwrap(),
+            "hunter2"
+        );
+        let mode = std::fs::metadata(s_dir.join("pw"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let d_dir = dir.path().join("volumes/kubernetes.io~downward-api/dw");
-        assert_eq!(std::fs::read_to_string(d_dir.join("labels")).unwrap(), "a=\"1\"\nb=\"2\"");
+        assert_eq!(
+            std::fs::read_to_string(d_dir.join("labels")).unwrap(),
+            "a=\"1\"\nb=\"2\""
+        );
         assert_eq!(std::fs::read_to_string(d_dir.join("name")).unwrap(), "p");
         assert_eq!(std::fs::read_to_string(d_dir.join("mem")).unwrap(), "32");
-        assert!(dir.path().join("volumes/kubernetes.io~empty-dir/ed").is_dir());
+        assert!(
+            dir.path()
+                .join("volumes/kubernetes.io~empty-dir/ed")
+                .is_dir()
+        );
 
         // Unchanged sources: nothing rewritten. A changed ConfigMap: rewritten.
         let (_, changed) = prepare(&pod, dir.path(), &src).unwrap();
@@ -816,7 +857,10 @@ mod tests {
         };
         let (_, changed) = prepare(&pod, dir.path(), &src2).unwrap();
         assert_eq!(changed, vec!["cm".to_string()]);
-        assert_eq!(std::fs::read_to_string(cm_dir.join("dir/one")).unwrap(), "new");
+        assert_eq!(
+            std::fs::read_to_string(cm_dir.join("dir/one")).unwrap(),
+            "new"
+        );
 
         let c = &pod.spec.as_ref().unwrap().containers[0];
         let mounts = container_mounts(c, &prepared, &pod).unwrap();
@@ -844,13 +888,21 @@ mod tests {
     fn service_account_volume() {
         let p = with_service_account_volume(&pod());
         let spec = p.spec.as_ref().unwrap();
-        assert!(spec.volumes.as_ref().unwrap().iter().any(|v| v.name == SERVICE_ACCOUNT_VOLUME));
-        assert!(spec.containers[0]
-            .volume_mounts
-            .as_ref()
-            .unwrap()
-            .iter()
-            .any(|m| m.mount_path == SERVICE_ACCOUNT_MOUNT));
+        assert!(
+            spec.volumes
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|v| v.name == SERVICE_ACCOUNT_VOLUME)
+        );
+        assert!(
+            spec.containers[0]
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|m| m.mount_path == SERVICE_ACCOUNT_MOUNT)
+        );
         assert_eq!(token_specs(&p).len(), 1);
         // Added once only.
         let again = with_service_account_volume(&p);
@@ -875,12 +927,26 @@ mod tests {
             node_allocatable: &alloc,
         };
         let mut only_sa = p.clone();
-        only_sa.spec.as_mut().unwrap().volumes.as_mut().unwrap().retain(|v| v.name == SERVICE_ACCOUNT_VOLUME);
+        only_sa
+            .spec
+            .as_mut()
+            .unwrap()
+            .volumes
+            .as_mut()
+            .unwrap()
+            .retain(|v| v.name == SERVICE_ACCOUNT_VOLUME);
         prepare(&only_sa, dir.path(), &src).unwrap();
-        let d = dir.path().join("volumes/kubernetes.io~projected").join(SERVICE_ACCOUNT_VOLUME);
+        let d = dir
+            .path()
+            .join("volumes/kubernetes.io~projected")
+            .join(SERVICE_ACCOUNT_VOLUME);
         assert_eq!(std::fs::read_to_string(d.join("token")).unwrap(), "tok");
         assert_eq!(std::fs::read_to_string(d.join("namespace")).unwrap(), "ns");
-        assert!(std::fs::read_to_string(d.join("ca.crt")).unwrap().starts_with("-----BEGIN"));
+        assert!(
+            std::fs::read_to_string(d.join("ca.crt"))
+                .unwrap()
+                .starts_with("-----BEGIN")
+        );
     }
 
     #[test]
@@ -896,7 +962,10 @@ mod tests {
         check_host_path(&f, "File").unwrap();
         assert_eq!(
             check_host_path(&f, "Directory").unwrap_err(),
-            format!("hostPath type check failed: {} is not a directory", f.display())
+            format!(
+                "hostPath type check failed: {} is not a directory",
+                f.display()
+            )
         );
         assert!(check_host_path(&dir.path().join("nope"), "File").is_err());
         assert!(check_host_path(&f, "Socket").is_err());

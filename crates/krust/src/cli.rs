@@ -162,6 +162,10 @@ pub struct NodeArgs {
     /// starting containerd.
     #[arg(long)]
     pub container_runtime_endpoint: Option<String>,
+    /// Port of the kubelet's HTTPS server (logs, exec, attach and port-forward, for the API
+    /// server); upstream's 10250.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -561,6 +561,41 @@ impl ClusterPki {
         Ok((pair.cert_pem, pair.key_pem))
     }
 
+    /// Issues a kubelet serving certificate (as upstream's kubelet-serving signer does): CN
+    /// `system:node:<node>`, O `system:nodes`, server authentication, valid for the node's
+    /// name and addresses. Returns `(cert_pem, key_pem)`; nothing is written to disk.
+    pub fn issue_kubelet_serving_cert(
+        &self,
+        node_name: &str,
+        ips: &[IpAddr],
+    ) -> Result<(String, String), PkiError> {
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::OrganizationName,
+            DnValue::Utf8String("system:nodes".to_string()),
+        );
+        dn.push(
+            DnType::CommonName,
+            DnValue::Utf8String(format!("system:node:{node_name}")),
+        );
+        let mut names = ServingNames::new();
+        for ip in ips {
+            names.add_ip(*ip);
+        }
+        if names.add_dns_name(node_name).is_err() {
+            tracing::debug!(
+                node = node_name,
+                "node name is not a DNS name; left out of the kubelet certificate"
+            );
+        }
+        let pair = self.issue_leaf(
+            dn,
+            names.subject_alt_names()?,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )?;
+        Ok((pair.cert_pem, pair.key_pem))
+    }
+
     /// Signs `params` for `public_key` with the cluster CA (for certificate signing requests).
     pub fn sign(
         &self,

@@ -3,10 +3,11 @@
 //! over TLS without trusting anything yet, checks the PEM's SHA-256 against the token, and only
 //! then talks to the API with that CA as its sole root and the secret as bearer token.
 //!
-//! This build runs simulated nodes only (`--simulate-nodes N`); the real node agent
-//! (containerd, pods with containers) is not part of it yet.
+//! Then it runs the real node agent ([`crate::node_agent`]: containerd and the kubelet), or
+//! simulated nodes with `--simulate-nodes N`. `krust agent cleanup` removes what an agent on
+//! this machine left behind.
 
-use crate::cli::AgentArgs;
+use crate::cli::{AgentAction, AgentArgs};
 use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::Node;
 use krust_kubelet::simulated::{SimConfig, SimulatedNodes, parse_capacity};
@@ -66,13 +67,18 @@ impl JoinToken {
     }
 }
 
-/// Runs the agent until SIGINT or SIGTERM.
+/// Runs the agent until SIGINT or SIGTERM (or `krust agent cleanup`).
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let Some(count) = args.simulate_nodes else {
-        bail!(
-            "this build of krust has no real node agent yet (containerd, pods with containers); \
-             only simulated nodes are available: add --simulate-nodes N"
-        );
+    if let Some(AgentAction::Cleanup(c)) = &args.action {
+        let c = c.clone();
+        return tokio::task::spawn_blocking(move || {
+            crate::node_agent::cleanup(&c.data_dir, &c.cni_bridge, &c.cluster_cidr, &c.service_cidr)
+        })
+        .await
+        .context("cleanup task")?;
+    }
+    let Some(server) = args.server.clone() else {
+        bail!("--server is required");
     };
     let token = match (&args.token, &args.token_file) {
         (Some(t), _) => t.clone(),
@@ -81,27 +87,32 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         (None, None) => bail!("a join token is needed: --token TOKEN or --token-file FILE"),
     };
     let token = JoinToken::parse(&token)?;
-    let capacity = parse_capacity(&args.node_capacity)?;
-    let config = SimConfig {
-        count,
-        name_prefix: args.node_name_prefix.clone(),
-        capacity,
-        pod_cidr_base: args.simulated_pod_cidr.clone(),
-        ..SimConfig::default()
+    let simulated = match args.simulate_nodes {
+        Some(count) => {
+            let capacity = parse_capacity(&args.node_capacity)?;
+            let config = SimConfig {
+                count,
+                name_prefix: args.node_name_prefix.clone(),
+                capacity,
+                pod_cidr_base: args.simulated_pod_cidr.clone(),
+                ..SimConfig::default()
+            };
+            config.validate()?;
+            Some(config)
+        }
+        None => None,
     };
-    config.validate()?;
 
-    let url: http::Uri = args
-        .server
+    let url: http::Uri = server
         .parse()
-        .with_context(|| format!("--server {:?} is not a URL", args.server))?;
+        .with_context(|| format!("--server {server:?} is not a URL"))?;
     if url.scheme_str() != Some("https") {
-        bail!("--server must be an https:// URL (got {:?})", args.server);
+        bail!("--server must be an https:// URL (got {server:?})");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let pem = fetch_cacerts(&url, &provider)
         .await
-        .with_context(|| format!("fetching the cluster CA from {}/cacerts", args.server))?;
+        .with_context(|| format!("fetching the cluster CA from {server}/cacerts"))?;
     let actual = sha256_hex(&pem);
     match &token.ca_hash {
         Some(expected) if *expected != actual => bail!(
@@ -122,17 +133,56 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
     let client = api_client(url, roots, &token.secret)?;
     check_access(&client).await?;
-    tracing::info!(
-        server = %args.server,
-        nodes = count,
-        prefix = %config.name_prefix,
-        "krust agent joined; running simulated nodes"
-    );
-    let nodes = SimulatedNodes::new(client, config);
-    tokio::select! {
-        _ = nodes.run() => bail!("the simulated nodes stopped"),
-        _ = shutdown_signal() => tracing::info!("shutting down"),
+    if let Some(config) = simulated {
+        tracing::info!(
+            server = %server,
+            nodes = config.count,
+            prefix = %config.name_prefix,
+            "krust agent joined; running simulated nodes"
+        );
+        let nodes = SimulatedNodes::new(client, config);
+        tokio::select! {
+            _ = nodes.run() => bail!("the simulated nodes stopped"),
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        return Ok(());
     }
+    let node = &args.node;
+    let node_name = node
+        .node_name
+        .clone()
+        .unwrap_or_else(crate::node_agent::default_node_name);
+    let kubelet_server = Some(crate::kubelet_tls::joined_server(
+        &String::from_utf8_lossy(&pem),
+        &node_name,
+        crate::node_agent::node_ip(node.node_ip),
+        node.kubelet_port,
+    )?);
+    let opts = crate::node_agent::AgentOptions {
+        kubelet_server,
+        data_dir: args.data_dir.clone(),
+        node_name: node
+            .node_name
+            .clone()
+            .unwrap_or_else(crate::node_agent::default_node_name),
+        node_ip: crate::node_agent::node_ip(node.node_ip),
+        cluster_dns: args.cluster_dns,
+        cluster_domain: args.cluster_domain.clone(),
+        cluster_cidr: args.cluster_cidr.clone(),
+        service_cidr: args.service_cidr.clone(),
+        cni_bridge: node.cni_bridge.clone(),
+        max_pods: node.max_pods,
+        ca_pem: String::from_utf8_lossy(&pem).into_owned(),
+        runtime_endpoint: node
+            .container_runtime_endpoint
+            .as_deref()
+            .map(crate::node_agent::endpoint_path),
+    };
+    let agent = crate::node_agent::RunningAgent::start(client, opts).await?;
+    tracing::info!(server = %server, "krust agent joined; running the kubelet");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    agent.stop().await;
     Ok(())
 }
 

@@ -150,6 +150,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         },
         advertise_address: advertise,
         https_port: args.https_port,
+        kubelet_client: Some({
+            let (cert_pem, key_pem) = crate::kubelet_tls::apiserver_client(&pki)?;
+            krust_apiserver::KubeletClientConfig {
+                cert_pem,
+                key_pem,
+                ca_pem: None,
+            }
+        }),
         ..Config::default()
     };
     let api = ApiServer::new(config, backend.clone())
@@ -195,6 +203,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let options = krust_controllers::ControllerOptions {
         event_ttl: args.event_ttl,
         identity: Some(identity.clone()),
+        cluster_cidr: args.cluster_cidr.clone(),
         ..Default::default()
     };
     let started = krust_controllers::start(controller_client, &args.controllers, options);
@@ -239,9 +248,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .unwrap_or_else(crate::node_agent::default_node_name);
         let client =
             crate::in_process::client(&api, &format!("system:node:{node_name}"), &["system:nodes"]);
+        let node_ip = crate::node_agent::node_ip(args.node.node_ip.or(Some(advertise)));
+        let kubelet_server = Some(crate::kubelet_tls::in_process_server(
+            &pki,
+            &node_name,
+            node_ip,
+            args.node.kubelet_port,
+        )?);
         let opts = crate::node_agent::AgentOptions {
+            kubelet_server,
             data_dir: args.data_dir.clone(),
-            node_ip: crate::node_agent::node_ip(args.node.node_ip.or(Some(advertise))),
+            node_ip,
             node_name,
             cluster_dns: args.cluster_dns,
             cluster_domain: args.cluster_domain.clone(),

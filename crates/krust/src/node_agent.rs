@@ -1,0 +1,173 @@
+//! The real node agent, shared by `krust server` (in-process, unless `--disable-agent`) and
+//! `krust agent`: containerd as a supervised child (unless `--container-runtime-endpoint`
+//! names a running one), the air-gap images of `<data-dir>/agent/images/` imported, then the
+//! kubelet. Stopping the agent stops containerd (its shims keep the containers running, and
+//! the next start adopts them) and removes the kubelet's `unreachable` routes;
+//! [`cleanup`] (`krust agent cleanup`) removes everything, containers included.
+
+use anyhow::Context;
+use krust_kubelet::containerd::{self, Containerd, ContainerdConfig};
+use krust_kubelet::kubelet::{Kubelet, KubeletConfig};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use tokio::task::JoinHandle;
+
+/// What the agent runs with.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    pub data_dir: PathBuf,
+    pub node_name: String,
+    pub node_ip: Ipv4Addr,
+    pub cluster_dns: Ipv4Addr,
+    pub cluster_domain: String,
+    pub cluster_cidr: String,
+    pub service_cidr: String,
+    pub cni_bridge: String,
+    pub max_pods: u32,
+    /// The cluster CA (PEM).
+    pub ca_pem: String,
+    /// A running CRI runtime to use instead of starting containerd.
+    pub runtime_endpoint: Option<PathBuf>,
+    /// The kubelet's HTTPS server (logs, exec, attach, port-forward).
+    pub kubelet_server: Option<krust_kubelet::server::ServerConfig>,
+}
+
+/// A running agent.
+pub struct RunningAgent {
+    containerd: Option<Containerd>,
+    kubelet: JoinHandle<()>,
+    cluster_cidr: String,
+    service_cidr: String,
+}
+
+/// This machine's host name, lowercased (the default node name).
+pub fn default_node_name() -> String {
+    krust_controllers::events::hostname().to_ascii_lowercase()
+}
+
+/// The node's IP: `preferred` unless it is loopback or unspecified, else the first
+/// non-loopback IPv4 address of this machine, else 127.0.0.1.
+pub fn node_ip(preferred: Option<Ipv4Addr>) -> Ipv4Addr {
+    if let Some(ip) = preferred
+        && !ip.is_loopback()
+        && !ip.is_unspecified()
+    {
+        return ip;
+    }
+    crate::pki::local_addresses()
+        .into_iter()
+        .find_map(|ip| match ip {
+            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .unwrap_or(Ipv4Addr::LOCALHOST)
+}
+
+/// `/var/...` style endpoint (`unix://` prefix allowed).
+pub fn endpoint_path(endpoint: &str) -> PathBuf {
+    PathBuf::from(endpoint.strip_prefix("unix://").unwrap_or(endpoint))
+}
+
+impl RunningAgent {
+    /// Starts containerd (or uses the given runtime), imports the air-gap images and starts
+    /// the kubelet.
+    pub async fn start(client: kube::Client, opts: AgentOptions) -> anyhow::Result<RunningAgent> {
+        let agent_dir = opts.data_dir.join("agent");
+        std::fs::create_dir_all(&agent_dir)
+            .with_context(|| format!("creating {}", agent_dir.display()))?;
+        let (containerd, socket) = match &opts.runtime_endpoint {
+            Some(ep) => (None, ep.clone()),
+            None => {
+                let cfg = ContainerdConfig::for_data_dir(&opts.data_dir);
+                let cd = Containerd::start(cfg)
+                    .await
+                    .context("starting containerd")?;
+                let socket = cd.endpoint().to_path_buf();
+                (Some(cd), socket)
+            }
+        };
+        let images = krust_kubelet::images::images_dir(&opts.data_dir);
+        if images.is_dir() {
+            match krust_kubelet::images::import_dir(&socket, &images).await {
+                Ok(report) => {
+                    for (path, names) in &report.imported {
+                        tracing::info!(archive = %path.display(), images = ?names, "image archive imported");
+                    }
+                    for (path, e) in &report.failed {
+                        tracing::warn!(archive = %path.display(), error = %e, "image archive not imported");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "importing the image archives failed"),
+            }
+        }
+        let cfg = KubeletConfig {
+            node_name: opts.node_name.clone(),
+            agent_dir,
+            runtime_endpoint: socket,
+            cluster_dns: opts.cluster_dns,
+            cluster_domain: opts.cluster_domain.clone(),
+            node_ip: opts.node_ip,
+            max_pods: opts.max_pods,
+            cgroup_parent: "/kubepods".into(),
+            cni_bridge: opts.cni_bridge.clone(),
+            cluster_cidr: opts.cluster_cidr.clone(),
+            service_cidr: opts.service_cidr.clone(),
+            ca_pem: opts.ca_pem.clone(),
+            server: opts.kubelet_server.clone(),
+        };
+        let kubelet = tokio::spawn(async move {
+            if let Err(e) = Kubelet::new(client, cfg).run().await {
+                tracing::error!(error = %e, "the kubelet stopped");
+            }
+        });
+        tracing::info!(node = %opts.node_name, node_ip = %opts.node_ip, "node agent started");
+        Ok(RunningAgent {
+            containerd,
+            kubelet,
+            cluster_cidr: opts.cluster_cidr,
+            service_cidr: opts.service_cidr,
+        })
+    }
+
+    /// Stops the kubelet and containerd (containers keep running) and removes the routes.
+    pub async fn stop(self) {
+        self.kubelet.abort();
+        let _ = self.kubelet.await;
+        if let Some(cd) = self.containerd
+            && let Err(e) = cd.stop().await
+        {
+            tracing::warn!(error = %e, "stopping containerd failed");
+        }
+        krust_kubelet::kubelet::remove_routes(&self.cluster_cidr, &self.service_cidr);
+    }
+}
+
+/// Removes everything an agent on `data_dir` left: containerd, its shims and containers, their
+/// mounts, the pods' tmpfs volumes, the `unreachable` routes and the CNI bridge.
+pub fn cleanup(
+    data_dir: &Path,
+    bridge: &str,
+    cluster_cidr: &str,
+    service_cidr: &str,
+) -> anyhow::Result<()> {
+    let root = ContainerdConfig::for_data_dir(data_dir).root;
+    let report = containerd::cleanup(&root).context("cleaning up containerd")?;
+    if !report.is_empty() {
+        tracing::info!(
+            daemons = report.daemons.len(),
+            shims = report.shims.len(),
+            containers = report.containers.len(),
+            unmounted = report.unmounted.len(),
+            "containerd leftovers removed"
+        );
+    }
+    let pods = data_dir.join("agent").join("pods");
+    if let Ok(entries) = std::fs::read_dir(&pods) {
+        for e in entries.flatten() {
+            krust_kubelet::volumes::cleanup(&e.path());
+        }
+    }
+    krust_kubelet::kubelet::remove_routes(cluster_cidr, service_cidr);
+    krust_kubelet::network::delete_bridge(bridge);
+    Ok(())
+}
