@@ -8,7 +8,7 @@
 use anyhow::Context;
 use krust_kubelet::containerd::{self, Containerd, ContainerdConfig};
 use krust_kubelet::kubelet::{Kubelet, KubeletConfig};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
 
@@ -46,7 +46,7 @@ pub fn default_node_name() -> String {
 }
 
 /// The node's IP: `preferred` unless it is loopback or unspecified, else the first
-/// non-loopback IPv4 address of this machine, else 127.0.0.1.
+/// machine's main IPv4 address ([`crate::pki::primary_ipv4`]).
 pub fn node_ip(preferred: Option<Ipv4Addr>) -> Ipv4Addr {
     if let Some(ip) = preferred
         && !ip.is_loopback()
@@ -54,13 +54,7 @@ pub fn node_ip(preferred: Option<Ipv4Addr>) -> Ipv4Addr {
     {
         return ip;
     }
-    crate::pki::local_addresses()
-        .into_iter()
-        .find_map(|ip| match ip {
-            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
-            _ => None,
-        })
-        .unwrap_or(Ipv4Addr::LOCALHOST)
+    crate::pki::primary_ipv4()
 }
 
 /// `/var/...` style endpoint (`unix://` prefix allowed).

@@ -325,6 +325,46 @@ pub fn hostname() -> Option<String> {
         .find(|s| !s.is_empty())
 }
 
+/// This machine's main IPv4 address: the address of the interface the default route uses
+/// (read with `ip`), else the first non-loopback IPv4 address, else 127.0.0.1. Bridges that
+/// pods or tests created never win over the uplink.
+pub fn primary_ipv4() -> std::net::Ipv4Addr {
+    let run = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let route = run(&["-o", "-4", "route", "show", "default"]);
+    let dev = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .map(str::to_string);
+    if let Some(dev) = dev {
+        let addrs = run(&["-o", "-4", "addr", "show", "dev", &dev]);
+        let found = addrs
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .and_then(|cidr| cidr.split('/').next())
+            .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok());
+        if let Some(ip) = found {
+            return ip;
+        }
+    }
+    local_addresses()
+        .into_iter()
+        .find_map(|ip| match ip {
+            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
+            _ => None,
+        })
+        .unwrap_or(std::net::Ipv4Addr::LOCALHOST)
+}
+
 /// The addresses of this machine's interfaces: IPv4 from `/proc/net/fib_trie` (the `/32 host
 /// LOCAL` entries), IPv6 from `/proc/net/if_inet6` (link-local addresses left out). Missing or
 /// unreadable files give no addresses.

@@ -4,7 +4,7 @@
 use super::kubeconfig::admin_kubeconfig_path;
 use crate::cli::ServerArgs;
 use crate::kubeconfig::{admin_kubeconfig, write_kubeconfig};
-use crate::pki::{ClusterPki, ServingNames, local_addresses};
+use crate::pki::{ClusterPki, ServingNames};
 use anyhow::{Context, bail};
 use krust_apiserver::allocator::Ipv4Net;
 use krust_apiserver::watch_cache::CacheConfig;
@@ -41,13 +41,7 @@ fn parse_port_range(s: &str) -> anyhow::Result<(u16, u16)> {
 }
 
 fn default_advertise_address() -> Ipv4Addr {
-    local_addresses()
-        .into_iter()
-        .find_map(|ip| match ip {
-            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_unspecified() => Some(v4),
-            _ => None,
-        })
-        .unwrap_or(Ipv4Addr::LOCALHOST)
+    crate::pki::primary_ipv4()
 }
 
 /// The join token (`K10<sha256 of the CA>::server:<secret>`, as k3s writes it): created once,
