@@ -98,6 +98,8 @@ pub struct Config {
     /// The ECDSA P-256 PKCS#8 (DER) key ServiceAccount tokens are signed with; `None` makes
     /// an ephemeral key (tokens die with the process).
     pub service_account_key_pkcs8: Option<Vec<u8>>,
+    /// More Prometheus text for `/metrics` (e.g. the in-process kubelet's metrics).
+    pub extra_metrics: Option<fn() -> String>,
     /// How the API server calls kubelets (pods/log, exec, attach, portforward); `None`
     /// answers those subresources with 503.
     pub kubelet_client: Option<KubeletClientConfig>,
@@ -141,6 +143,7 @@ impl Default for Config {
             ca_pem: None,
             service_account_key_pkcs8: None,
             kubelet_client: None,
+            extra_metrics: None,
         }
     }
 }
@@ -205,7 +208,16 @@ impl ApiServer {
 
     /// The Prometheus text of the API server's metrics.
     pub fn metrics_text(&self) -> String {
-        self.state.metrics.encode()
+        let own = self.state.metrics.encode();
+        match self.state.config.extra_metrics {
+            // Both texts end with `# EOF`: keep one, at the end.
+            Some(extra) => format!(
+                "{}\n{}\n# EOF\n",
+                own.trim_end().trim_end_matches("# EOF").trim_end(),
+                extra().trim_end()
+            ),
+            None => own,
+        }
     }
 
     /// Serves one request. The caller's identity is read from the request extensions.

@@ -94,7 +94,14 @@ async fn call<T, F>(name: &'static str, timeout: Duration, f: F) -> Result<T, Cr
 where
     F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
 {
-    match tokio::time::timeout(timeout, f).await {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(timeout, f).await;
+    crate::metrics::observe(
+        name,
+        started.elapsed().as_secs_f64(),
+        matches!(result, Ok(Ok(_))),
+    );
+    match result {
         Ok(Ok(resp)) => Ok(resp.into_inner()),
         Ok(Err(status)) => Err(CriError::Status {
             call: name,

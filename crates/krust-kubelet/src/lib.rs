@@ -16,6 +16,7 @@ pub mod images;
 pub mod kubelet;
 pub mod lifecycle;
 pub mod machine;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod pleg;

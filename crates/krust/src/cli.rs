@@ -302,6 +302,8 @@ pub enum BenchCommand {
     Api(BenchApiArgs),
     /// Scheduling throughput and latency on simulated nodes (also at 100 and 1000 nodes).
     Scheduler(BenchSchedulerArgs),
+    /// Real pod start latency (create -> Running/Ready) on this machine's node with containerd.
+    Pods(BenchPodsArgs),
     /// Deployments to availability on simulated nodes: time until all are available, pod
     /// creations per second, per-Deployment time to available.
     Controllers(BenchControllersArgs),
@@ -324,6 +326,19 @@ pub struct BenchControllersArgs {
     /// Seconds to wait for all Deployments to be available.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// The krust binary to start as the server (default: this one).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPodsArgs {
+    /// Pods created at once.
+    #[arg(long, default_value_t = 30)]
+    pub pods: usize,
+    /// The folder holding the image archives (from `scripts/build-images.sh DIR`).
+    #[arg(long, default_value = "target/krust-images")]
+    pub images: PathBuf,
     /// The krust binary to start as the server (default: this one).
     #[arg(long)]
     pub server_binary: Option<PathBuf>,

@@ -2,6 +2,7 @@
 //! print a table and a final `key=value` summary line.
 
 mod api;
+mod pods;
 mod controllers;
 mod scheduler;
 mod server_process;
@@ -12,6 +13,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.which {
         BenchCommand::Api(a) => api::run(a).await,
         BenchCommand::Scheduler(a) => scheduler::run(a).await,
+        BenchCommand::Pods(a) => pods::run(a).await,
         BenchCommand::Controllers(a) => controllers::run(a).await,
     }
 }

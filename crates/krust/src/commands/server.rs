@@ -152,6 +152,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 ca_pem: None,
             }
         }),
+        extra_metrics: (!args.disable_agent).then_some(krust_kubelet::metrics::encode as fn() -> String),
         ..Config::default()
     };
     let api = ApiServer::new(config, backend.clone())

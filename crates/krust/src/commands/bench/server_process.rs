@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 pub struct ServerProcess {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    bin: PathBuf,
+    /// The pod bridge of a server started with its node agent (removed on drop).
+    bridge: Option<String>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -19,7 +22,48 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl ServerProcess {
+    /// A control plane without a node agent.
     pub async fn start(binary: Option<PathBuf>, extra_args: &[String]) -> anyhow::Result<Self> {
+        let mut args = vec!["--disable-agent".to_string()];
+        args.extend(extra_args.iter().cloned());
+        Self::launch(binary, &args, None, None).await
+    }
+
+    /// A server with its node agent (containerd and the kubelet), the images of `images`
+    /// imported, on networks of its own.
+    pub async fn start_node(
+        binary: Option<PathBuf>,
+        images: &std::path::Path,
+        extra_args: &[String],
+    ) -> anyhow::Result<Self> {
+        let bridge = "krbench".to_string();
+        let mut args = vec![
+            "--cluster-cidr".to_string(),
+            "10.199.0.0/16".to_string(),
+            "--service-cidr".to_string(),
+            "10.249.0.0/16".to_string(),
+            "--cluster-dns".to_string(),
+            "10.249.0.10".to_string(),
+            "--cni-bridge".to_string(),
+            bridge.clone(),
+            "--kubelet-port".to_string(),
+            free_port()?.to_string(),
+        ];
+        args.extend(extra_args.iter().cloned());
+        Self::launch(binary, &args, Some(images), Some(bridge)).await
+    }
+
+    /// This server's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    async fn launch(
+        binary: Option<PathBuf>,
+        extra_args: &[String],
+        images: Option<&std::path::Path>,
+        bridge: Option<String>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("krust-bench-").tempdir()?;
         let port = free_port()?;
         let kubeconfig = dir.path().join("admin.yaml");
@@ -27,11 +71,22 @@ impl ServerProcess {
             Some(b) => b,
             None => std::env::current_exe().context("locating the krust binary")?,
         };
+        if let Some(images) = images {
+            let target = dir.path().join("data").join("agent").join("images");
+            std::fs::create_dir_all(&target)?;
+            for entry in std::fs::read_dir(images)
+                .with_context(|| format!("reading {}", images.display()))?
+            {
+                let entry = entry?;
+                if entry.path().extension().is_some_and(|e| e == "tar") {
+                    std::fs::copy(entry.path(), target.join(entry.file_name()))?;
+                }
+            }
+        }
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let child = Command::new(&bin)
             .args([
                 "server",
-                "--disable-agent",
                 "--bind-address",
                 "127.0.0.1",
                 "--advertise-address",
@@ -52,8 +107,10 @@ impl ServerProcess {
             .with_context(|| format!("starting {}", bin.display()))?;
         let mut p = ServerProcess {
             child,
-            _dir: dir,
+            dir,
             kubeconfig,
+            bin,
+            bridge,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !(p.kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
@@ -79,15 +136,41 @@ impl ServerProcess {
 
     /// Resident memory of the server in MiB (from /proc).
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
+        rss_mib_of(self.child.id())
+    }
+}
+
+/// Resident memory of a process in MiB (from /proc).
+pub fn rss_mib_of(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+impl ServerProcess {
+    /// The pid of the server's containerd child, if it runs one.
+    pub fn containerd_pid(&self) -> Option<u32> {
+        let config = self
+            .data_dir()
+            .join("agent")
+            .join("containerd")
+            .join("config.toml");
+        let out = Command::new("pgrep")
+            .arg("-f")
+            .arg(format!("containerd --config {}", config.display()))
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     }
 }
 
@@ -95,5 +178,18 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(bridge) = &self.bridge {
+            let _ = Command::new(&self.bin)
+                .args(["agent", "cleanup", "--data-dir"])
+                .arg(self.data_dir())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let _ = Command::new("ip")
+                .args(["link", "del", bridge])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
