@@ -70,7 +70,7 @@ pub fn global() -> &'static KubeletMetrics {
 /// upstream's operation name of a CRI call (`RunPodSandbox` -> `run_podsandbox`).
 pub fn operation_type(call: &str) -> String {
     let mut out = String::new();
-    for (i, c) in call.chars().enumerate() {
+    for (i, c) in call.char_indices() {
         if c.is_ascii_uppercase() && i > 0 && !call[..i].ends_with("Pod") {
             out.push('_');
         }

@@ -367,9 +367,15 @@ async fn open_runtime_session(
             Ok(Some(Event::Reset { id })) => {
                 return Err(format!("the streaming server refused stream {id}"));
             }
-            Ok(Some(_)) => {}
+            Ok(Some(other)) => {
+                tracing::debug!(event = ?other, "runtime stream event before the replies")
+            }
             Ok(None) => return Err("the streaming server closed the connection".into()),
-            Err(_) => return Err("timed out creating streams".into()),
+            Err(_) => {
+                return Err(format!(
+                    "timed out creating streams (no reply for {wanted:?})"
+                ));
+            }
         }
     }
     Ok((session, streams))
@@ -423,12 +429,13 @@ where
                 Some(Message::Binary(d)) if !d.is_empty() => {
                     let data = Bytes::copy_from_slice(&d[1..]);
                     match d[0] {
-                        0 => if let (Some(id), true) = (streams.stdin, stdin_open) {
-                            if !data.is_empty() {
-                                session.sender.data(id, data, false).await;
-                            }
+                        0 => if let (Some(id), true) = (streams.stdin, stdin_open)
+                            && !data.is_empty()
+                        {
+                            session.sender.data(id, data, false).await;
                         },
                         4 => if let Some(id) = streams.resize {
+                            tracing::debug!(size = %String::from_utf8_lossy(&data), "terminal resize");
                             session.sender.data(id, data, false).await;
                         },
                         255 if v5 => {

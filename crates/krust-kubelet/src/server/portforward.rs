@@ -138,6 +138,11 @@ pub async fn serve(
     resp
 }
 
+/// Half-open stream pairs a session may hold.
+const MAX_PENDING: usize = 256;
+/// Forwarded connections a session may hold.
+const MAX_CONNECTIONS: usize = 1024;
+
 /// Where forwarded connections go.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -180,6 +185,12 @@ where
                 let request = spdy::header(&headers, "requestid")
                     .map(str::to_string)
                     .unwrap_or_else(|| port.clone());
+                if !pairs.contains_key(&request)
+                    && (pairs.len() >= MAX_PENDING || conns.len() >= MAX_CONNECTIONS)
+                {
+                    session.sender.reset(id, spdy::RST_REFUSED_STREAM).await;
+                    continue;
+                }
                 let pair = pairs.entry(request.clone()).or_default();
                 pair.port = port;
                 match ty.as_str() {

@@ -373,17 +373,16 @@ impl HeaderDeflater {
             self.started = true;
             out.extend_from_slice(&[0x78, 0x01]);
         }
-        let mut chunks = block.chunks(u16::MAX as usize).peekable();
-        if chunks.peek().is_none() {
-            out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
-        }
-        for chunk in chunks {
+        for chunk in block.chunks(u16::MAX as usize) {
             let len = chunk.len() as u16;
             out.push(0x00);
             out.extend_from_slice(&len.to_le_bytes());
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // The empty stored block of a zlib sync flush: Go's inflater hands out a block's data
+        // only when it meets the next block header, which must be inside this frame.
+        out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
         out
     }
 }
@@ -962,6 +961,48 @@ mod tests {
         let mut inf = HeaderInflater::default();
         for (piece, block) in pieces.iter().zip(blocks.iter()) {
             assert_eq!(&inf.inflate(piece).unwrap(), block);
+        }
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Three header blocks as zlib writes them with the SPDY dictionary at level 9, each
+    /// sync-flushed, the way Go's spdy framer (kubectl, spdystream) does: the first carries
+    /// the dictionary id (the id kubectl's port-forward streams carry too), the second
+    /// refers back into the dictionary ("content-type", "user-agent", "charset=utf-8").
+    /// Made with Python's zlib (`compressobj(9, zdict=...)`).
+    #[test]
+    fn inflates_zlib_header_blocks_with_the_dictionary() {
+        let pieces = [
+            "78f9e3c6a7c202253a703a2b294a4dcc851625aca9a0808614cb45e01c6061606100a4398b20d198094ade8c0600000000ffff",
+            "02652d2c259124c20bd60a28aec1c85afcd9a549c0422a47bfcc50cfd858cf10000000ffff",
+            "c2ea1c50c99648d83500000000ffff",
+        ];
+        let expected = [
+            headers(&[
+                ("streamtype", "error"),
+                ("port", "8080"),
+                ("requestid", "0"),
+            ]),
+            headers(&[
+                ("content-type", "text/plain; charset=utf-8"),
+                ("user-agent", "kubectl/v1.33.1"),
+            ]),
+            headers(&[("streamtype", "data"), ("port", "8080"), ("requestid", "0")]),
+        ];
+        assert_eq!(
+            &unhex(pieces[0])[2..6],
+            &adler32(dictionary()).to_be_bytes()
+        );
+        let mut inf = HeaderInflater::default();
+        for (piece, want) in pieces.iter().zip(expected.iter()) {
+            let block = inf.inflate(&unhex(piece)).unwrap();
+            assert_eq!(&decode_header_block(&block).unwrap(), want);
         }
     }
 

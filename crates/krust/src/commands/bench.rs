@@ -2,8 +2,8 @@
 //! print a table and a final `key=value` summary line.
 
 mod api;
-mod pods;
 mod controllers;
+mod pods;
 mod scheduler;
 mod server_process;
 

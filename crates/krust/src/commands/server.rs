@@ -152,7 +152,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 ca_pem: None,
             }
         }),
-        extra_metrics: (!args.disable_agent).then_some(krust_kubelet::metrics::encode as fn() -> String),
+        extra_metrics: (!args.disable_agent)
+            .then_some(krust_kubelet::metrics::encode as fn() -> String),
         ..Config::default()
     };
     let api = ApiServer::new(config, backend.clone())
