@@ -1,8 +1,9 @@
 //! The node agent of krust (upstream's kubelet): it registers a Node, keeps its Lease and status
-//! current, and drives the pods bound to it. Today this crate holds only **simulated nodes**
-//! ([`simulated`]), which do all of that without containers, as kwok does, so that the control
-//! plane can be exercised at scale on one machine; the real agent (CRI, probes, volumes,
-//! streaming) comes later.
+//! current, and drives the pods bound to it as real containers through CRI ([`kubelet`]:
+//! containerd as a supervised child ([`containerd`]), pod workers, volumes, probes, the pod
+//! network, and an HTTPS server for logs, exec, attach and port-forward ([`server`])). It also
+//! holds **simulated nodes** ([`simulated`]), which do the node's part without containers, as
+//! kwok does, so that the control plane can be exercised at scale on one machine.
 
 pub mod atomic_writer;
 pub mod backoff;
