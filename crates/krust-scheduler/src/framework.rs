@@ -670,7 +670,6 @@ fn add_weighted(totals: &mut [i64], scores: &[i64], weight: i64) {
 mod tests {
     use super::*;
     use crate::testing::{NodeBuilder, PodBuilder};
-    use std::time::Instant;
 
     #[test]
     fn feasible_nodes_to_find() {
@@ -952,75 +951,5 @@ mod tests {
         let (fp, _) = par.find_feasible(&pod, &st, &c, &nom, &cands);
         assert_eq!(fs.len(), 780);
         assert_eq!(fs, fp);
-    }
-
-    /// Filter and score time per pod on 5000 nodes (run with `--ignored --nocapture` in
-    /// release mode for meaningful numbers).
-    #[test]
-    #[ignore]
-    fn bench_schedule_5000_nodes() {
-        let mut c = cluster(5000);
-        let nom = Nominator::default();
-        for mode in ["serial", "forced-parallel"] {
-            let mut fw = Framework::new(ScoreStrategy::LeastAllocated, None);
-            if mode == "serial" {
-                fw.parallel_min_nodes = usize::MAX;
-            } else {
-                fw.parallel_min_nodes = 0;
-            }
-            let n = 2000;
-            let t0 = Instant::now();
-            for i in 0..n {
-                let pod = PodBuilder::new(&format!("{mode}-{i}"))
-                    .requests("100m", "128Mi")
-                    .build_info();
-                if let Ok(r) = fw.schedule(&pod, &c, &nom) {
-                    c.assume(&pod, &r.node);
-                }
-            }
-            let per = t0.elapsed() / n;
-            println!("{mode}: {per:?} per pod (filter+score, 5000 nodes)");
-        }
-        // Pods with zone spreading (DoNotSchedule) and preferred anti-affinity.
-        let mut fw = Framework::new(ScoreStrategy::LeastAllocated, None);
-        let n = 500;
-        let t0 = Instant::now();
-        for i in 0..n {
-            let pod = PodBuilder::new(&format!("spread-{i}"))
-                .label("app", "web")
-                .requests("100m", "128Mi")
-                .spread(crate::testing::spread_constraint(
-                    1,
-                    "topology.kubernetes.io/zone",
-                    "DoNotSchedule",
-                    &[("app", "web")],
-                ))
-                .preferred_anti_affinity(
-                    10,
-                    crate::testing::affinity_term(&[("app", "web")], "kubernetes.io/hostname"),
-                )
-                .build_info();
-            if let Ok(r) = fw.schedule(&pod, &c, &nom) {
-                c.assume(&pod, &r.node);
-            }
-        }
-        println!(
-            "spread+affinity: {:?} per pod (5000 nodes)",
-            t0.elapsed() / n
-        );
-        // A pod that fits nowhere: a full scan plus the fit error.
-        let huge = PodBuilder::new("huge").requests("64", "1Gi").build_info();
-        for mode in ["serial", "hybrid"] {
-            let mut fw = Framework::new(ScoreStrategy::LeastAllocated, None);
-            fw.parallel_min_nodes = if mode == "serial" { usize::MAX } else { 1024 };
-            let t0 = Instant::now();
-            for _ in 0..50 {
-                let _ = fw.schedule(&huge, &c, &nom);
-            }
-            println!(
-                "unschedulable full scan ({mode}): {:?} per pod",
-                t0.elapsed() / 50
-            );
-        }
     }
 }
