@@ -196,6 +196,8 @@ struct Builtin {
     tracks_generation: bool,
     /// Only `create` is served (review resources that are computed, never stored).
     create_only: bool,
+    /// Only `get` and `list` are served (metrics computed on read, never stored).
+    read_only: bool,
 }
 
 const fn b(
@@ -218,6 +220,7 @@ const fn b(
         extra: &[],
         tracks_generation: false,
         create_only: false,
+        read_only: false,
     }
 }
 
@@ -248,6 +251,10 @@ impl Builtin {
     }
     const fn create_only(mut self) -> Self {
         self.create_only = true;
+        self
+    }
+    const fn read_only(mut self) -> Self {
+        self.read_only = true;
         self
     }
 }
@@ -519,6 +526,16 @@ const BUILTINS: &[Builtin] = &[
         false,
     )
     .create_only(),
+    // Resource metrics (metrics-server's API): read from the kubelets, never stored.
+    b(
+        "metrics.k8s.io",
+        &["v1beta1"],
+        "NodeMetrics",
+        "nodes",
+        false,
+    )
+    .read_only(),
+    b("metrics.k8s.io", &["v1beta1"], "PodMetrics", "pods", true).read_only(),
 ];
 
 /// The deprecation warning upstream sent for `apps/v1beta1` Deployments.
@@ -550,6 +567,8 @@ fn builtin_infos(bi: &Builtin) -> Vec<ResourceInfo> {
                 },
                 verbs: if bi.create_only {
                     vec!["create".to_string()]
+                } else if bi.read_only {
+                    vec!["get".to_string(), "list".to_string()]
                 } else {
                     ALL_VERBS.iter().map(|s| s.to_string()).collect()
                 },
@@ -694,5 +713,11 @@ mod tests {
         let hpa = r.groups().iter().find(|g| g.name == "autoscaling").unwrap();
         assert_eq!(hpa.versions, vec!["v2", "v1"]);
         assert!(r.by_kind("batch", "v1", "CronJob").is_some());
+        let pm = r.get("metrics.k8s.io", "v1beta1", "pods").unwrap();
+        assert_eq!((pm.kind.as_str(), pm.namespaced), ("PodMetrics", true));
+        assert_eq!(pm.verbs, vec!["get", "list"]);
+        let nm = r.get("metrics.k8s.io", "v1beta1", "nodes").unwrap();
+        assert_eq!((nm.kind.as_str(), nm.namespaced), ("NodeMetrics", false));
+        assert_eq!(r.get("", "v1", "pods").unwrap().kind, "Pod");
     }
 }

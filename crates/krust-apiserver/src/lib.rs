@@ -11,6 +11,7 @@ pub mod crd;
 pub mod discovery;
 pub mod field_validation;
 pub mod metrics;
+pub mod metrics_api;
 pub mod negotiate;
 pub mod object;
 pub mod openapi;
@@ -157,6 +158,8 @@ pub(crate) struct State {
     pub config: Config,
     pub token_signer: service_account_token::TokenSigner,
     pub token_verifier: service_account_token::TokenVerifier,
+    /// The kubelets' figures behind `metrics.k8s.io`.
+    pub metrics_api: metrics_api::Scraper,
 }
 
 /// The API server. Cheap to clone.
@@ -191,6 +194,7 @@ impl ApiServer {
                 config,
                 token_signer,
                 token_verifier,
+                metrics_api: metrics_api::Scraper::default(),
             }),
         };
         crd::reconcile(&server).await;

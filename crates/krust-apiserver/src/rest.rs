@@ -15,6 +15,7 @@ mod watch;
 mod write;
 
 pub(crate) use delete::delete_object;
+pub(crate) use proxy::{kubelet_endpoint, kubelet_get};
 pub(crate) use write::{WriteOpts, create_object};
 
 use crate::negotiate::{BodyFormat, Output};
@@ -294,6 +295,10 @@ where
     let has_name = ctx.path.name.is_some();
     let limit = server.state.config.max_body_bytes;
     match (&parts.method, has_name, sub.as_deref()) {
+        // metrics.k8s.io: computed from the kubelets' summaries, never stored.
+        _ if crate::metrics_api::handles(&ctx) => {
+            crate::metrics_api::serve(server, &ctx, parts).await
+        }
         (&Method::GET | &Method::HEAD, false, None) => {
             if ctx.query.flag("watch") {
                 watch::serve(server, &mut ctx).await

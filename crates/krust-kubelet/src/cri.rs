@@ -376,6 +376,30 @@ impl Cri {
         })
     }
 
+    /// `ListContainerStats` of every container (cumulative CPU, memory; for `/stats/summary`).
+    pub async fn list_container_stats(&self) -> Result<Vec<api::ContainerStats>, CriError> {
+        let mut c = self.runtime.clone();
+        let r = call(
+            "ListContainerStats",
+            Duration::from_secs(30),
+            c.list_container_stats(api::ListContainerStatsRequest { filter: None }),
+        )
+        .await?;
+        Ok(r.stats)
+    }
+
+    /// `ListPodSandboxStats` of every sandbox (containerd 1.6 answers `Unimplemented`).
+    pub async fn list_pod_sandbox_stats(&self) -> Result<Vec<api::PodSandboxStats>, CriError> {
+        let mut c = self.runtime.clone();
+        let r = call(
+            "ListPodSandboxStats",
+            Duration::from_secs(30),
+            c.list_pod_sandbox_stats(api::ListPodSandboxStatsRequest { filter: None }),
+        )
+        .await?;
+        Ok(r.stats)
+    }
+
     /// `ExecSync`: runs `cmd` in the container, up to `timeout`.
     pub async fn exec_sync(
         &self,

@@ -190,8 +190,17 @@ impl Kubelet {
         if let Some(server) = cfg.server.clone() {
             // [streaming hook] the kubelet server (crate::server).
             let cri = cri.clone();
+            let stats = crate::stats::Collector::start(
+                cri.clone(),
+                crate::stats::StatsConfig {
+                    node_name: cfg.node_name.clone(),
+                    cgroup_parent: cfg.cgroup_parent.clone(),
+                    fs_path: cfg.agent_dir.clone(),
+                    host: crate::stats::Host::default(),
+                },
+            );
             tokio::spawn(async move {
-                if let Err(e) = crate::server::run(server, cri).await {
+                if let Err(e) = crate::server::run(server, cri, stats).await {
                     tracing::error!(error = %e, "the kubelet server stopped");
                 }
             });

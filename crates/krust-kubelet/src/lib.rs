@@ -1,9 +1,10 @@
 //! The node agent of krust (upstream's kubelet): it registers a Node, keeps its Lease and status
 //! current, and drives the pods bound to it as real containers through CRI ([`kubelet`]:
 //! containerd as a supervised child ([`containerd`]), pod workers, volumes, probes, the pod
-//! network, and an HTTPS server for logs, exec, attach and port-forward ([`server`])). It also
-//! holds **simulated nodes** ([`simulated`]), which do the node's part without containers, as
-//! kwok does, so that the control plane can be exercised at scale on one machine.
+//! network, and an HTTPS server for logs, exec, attach, port-forward and resource statistics
+//! ([`server`], [`stats`])). It also holds **simulated nodes** ([`simulated`]), which do the
+//! node's part without containers, as kwok does, so that the control plane can be exercised at
+//! scale on one machine.
 
 pub mod atomic_writer;
 pub mod backoff;
@@ -31,6 +32,7 @@ pub mod server;
 pub mod simulated;
 pub mod startup;
 pub mod static_pods;
+pub mod stats;
 pub mod status;
 pub mod termination;
 pub mod volumes;

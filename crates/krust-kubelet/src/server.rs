@@ -1,6 +1,7 @@
 //! The kubelet's HTTPS server, the API server's way to the node's containers (upstream's
 //! port 10250): `GET /containerLogs/{ns}/{pod}/{container}` ([`logs`]), `/exec/…` and
-//! `/attach/…` ([`exec`]), `/portForward/{ns}/{pod}` ([`portforward`]) and `/healthz`.
+//! `/attach/…` ([`exec`]), `/portForward/{ns}/{pod}` ([`portforward`]), `/stats/summary`
+//! ([`stats`]) and `/healthz`.
 //!
 //! TLS with a client certificate required and verified against the cluster CA: only the API
 //! server (and cluster admins) hold such certificates, node agents authenticate with tokens.
@@ -16,6 +17,7 @@ pub mod exec;
 pub mod logs;
 pub mod portforward;
 pub mod spdy;
+pub mod stats;
 pub mod websocket;
 
 use crate::cri::Cri;
@@ -111,10 +113,16 @@ pub fn tls_config(cfg: &ServerConfig) -> Result<Arc<rustls::ServerConfig>, Serve
 pub struct Handler {
     pub cri: Cri,
     pub streaming: StreamingCri,
+    /// The resource statistics behind `/stats/summary`.
+    pub stats: Arc<crate::stats::Collector>,
 }
 
 /// Binds and serves until the process ends.
-pub async fn run(cfg: ServerConfig, cri: Cri) -> Result<(), ServerError> {
+pub async fn run(
+    cfg: ServerConfig,
+    cri: Cri,
+    stats: Arc<crate::stats::Collector>,
+) -> Result<(), ServerError> {
     let tls = tls_config(&cfg)?;
     let addr = SocketAddr::new(cfg.bind, cfg.port);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -123,6 +131,7 @@ pub async fn run(cfg: ServerConfig, cri: Cri) -> Result<(), ServerError> {
     let handler = Arc::new(Handler {
         streaming: StreamingCri::new(cri.socket().to_path_buf()),
         cri,
+        stats,
     });
     tracing::info!(%addr, "kubelet server listening");
     serve(listener, tls, handler).await;
@@ -270,6 +279,7 @@ impl Handler {
         let seg: Vec<&str> = segs.iter().map(String::as_str).collect();
         match seg.as_slice() {
             ["healthz"] | ["healthz", ..] => text(200, "ok"),
+            ["stats", "summary"] => stats::serve(self, &req).await,
             ["containerLogs", ns, pod, container] => {
                 logs::serve(self, &req, ns, pod, container).await
             }

@@ -117,25 +117,74 @@ async fn kubelet_address(server: &ApiServer, node: &str) -> Result<(IpAddr, u16)
         .get("", "v1", "nodes")
         .ok_or_else(|| ApiError::internal("the nodes resource is not registered"))?;
     let (_, obj) = super::write::load(server, &info, &info.key(None, node), node).await?;
-    let addresses = obj["status"]["addresses"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    kubelet_endpoint(&obj).ok_or_else(|| {
+        ApiError::service_unavailable(format!("node {node} reports no address of its kubelet"))
+    })
+}
+
+/// Where a Node's kubelet listens: its InternalIP (else first address) and
+/// `status.daemonEndpoints.kubeletEndpoint.Port` (upstream's 10250 when unset).
+pub(crate) fn kubelet_endpoint(node: &Value) -> Option<(IpAddr, u16)> {
+    let addresses = node["status"]["addresses"].as_array()?;
     let ip = addresses
         .iter()
         .find(|a| a["type"] == "InternalIP")
         .or_else(|| addresses.first())
         .and_then(|a| a["address"].as_str())
-        .and_then(|a| a.parse::<IpAddr>().ok())
-        .ok_or_else(|| {
-            ApiError::service_unavailable(format!("node {node} reports no address of its kubelet"))
-        })?;
-    let port = obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        .and_then(|a| a.parse::<IpAddr>().ok())?;
+    let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
         .as_u64()
         .and_then(|p| u16::try_from(p).ok())
         .filter(|p| *p > 0)
         .unwrap_or(DEFAULT_KUBELET_PORT);
-    Ok((ip, port))
+    Some((ip, port))
+}
+
+/// `GET path` on the kubelet at `ip:port`: the body of a 2xx answer, at most `limit` bytes,
+/// within `timeout` (connecting included).
+pub(crate) async fn kubelet_get(
+    cfg: &KubeletClientConfig,
+    ip: IpAddr,
+    port: u16,
+    path: &str,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let work = async {
+        let mut sender = connect(cfg, ip, port).await?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(header::HOST, format!("{ip}:{port}"))
+            .header(header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| ApiError::internal(format!("building the kubelet request: {e}")))?;
+        let resp = sender.send_request(req).await.map_err(|e| {
+            ApiError::service_unavailable(format!(
+                "error talking to the kubelet at {ip}:{port}: {e}"
+            ))
+        })?;
+        if !resp.status().is_success() {
+            return Err(kubelet_error(resp).await);
+        }
+        http_body_util::Limited::new(resp.into_body(), limit)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .map_err(|e| {
+                ApiError::service_unavailable(format!(
+                    "reading the answer of the kubelet at {ip}:{port}: {e}"
+                ))
+            })
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::service_unavailable(format!(
+                "the kubelet at {ip}:{port} did not answer within {}s",
+                timeout.as_secs()
+            )))
+        })
 }
 
 /// Accepts any kubelet serving certificate (signatures are still checked).
