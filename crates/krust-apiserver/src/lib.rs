@@ -21,6 +21,7 @@ pub mod rest;
 pub mod service_account_token;
 pub mod status;
 pub mod strategy;
+pub mod tls_verify;
 pub mod watch_cache;
 
 mod bootstrap;

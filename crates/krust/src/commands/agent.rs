@@ -11,10 +11,8 @@ use crate::cli::{AgentAction, AgentArgs};
 use anyhow::{Context, bail};
 use k8s_openapi::api::core::v1::Node;
 use krust_kubelet::simulated::{SimConfig, SimulatedNodes, parse_capacity};
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -247,58 +245,7 @@ fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Accepts any server certificate: used for the one `/cacerts` request, whose answer is then
-/// checked against the join token's hash before anything is trusted. Handshake signatures are
-/// still verified (the peer must hold the key of the certificate it shows).
-#[derive(Debug)]
-struct AcceptAnyServerCert(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `GET /cacerts` over TLS without verifying the server (see [`AcceptAnyServerCert`]).
+/// `GET /cacerts` over TLS without verifying the server (see [`krust_apiserver::tls_verify::AnyServerCert`]).
 async fn fetch_cacerts(url: &http::Uri, provider: &Arc<CryptoProvider>) -> anyhow::Result<Vec<u8>> {
     let host = url.host().context("the server URL has no host")?;
     let host = host
@@ -310,7 +257,9 @@ async fn fetch_cacerts(url: &http::Uri, provider: &Arc<CryptoProvider>) -> anyho
         .with_safe_default_protocol_versions()
         .context("TLS configuration")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert(provider.clone())))
+        .with_custom_certificate_verifier(Arc::new(
+            krust_apiserver::tls_verify::AnyServerCert::new(provider.clone()),
+        ))
         .with_no_client_auth();
     let server_name = ServerName::try_from(host.clone())
         .with_context(|| format!("{host:?} is not a valid server name"))?;
