@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod crd;
 pub mod discovery;
 pub mod field_validation;
+pub mod in_process;
 pub mod metrics;
 pub mod metrics_api;
 pub mod negotiate;

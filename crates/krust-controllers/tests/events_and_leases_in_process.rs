@@ -10,44 +10,18 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use krust_apiserver::{ApiServer, Identity, ResponseBody};
+use krust_apiserver::{ApiServer, Identity};
 use krust_controllers::event_ttl::EventTtlController;
 use krust_controllers::events::{EventRecorder, NORMAL, WARNING};
 use krust_controllers::leader::{LeaderElectionConfig, LeaderElector};
 use kube::api::{Api, ListParams, PostParams};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-#[derive(Clone)]
-struct InProcess {
-    api: ApiServer,
-    identity: Identity,
-}
-
-impl tower::Service<http::Request<kube::client::Body>> for InProcess {
-    type Response = http::Response<ResponseBody>;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: http::Request<kube::client::Body>) -> Self::Future {
-        req.extensions_mut().insert(self.identity.clone());
-        let api = self.api.clone();
-        Box::pin(async move { Ok(api.handle(req).await) })
-    }
-}
 
 fn client(api: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
     kube::Client::new(
-        InProcess {
-            api: api.clone(),
-            identity: Identity::new(user, groups),
-        },
+        krust_apiserver::in_process::InProcess::new(api, Identity::new(user, groups)),
         "default",
     )
 }

@@ -5,44 +5,17 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::expect_used)]
 
-use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
-use krust_apiserver::{ApiServer, Identity, ResponseBody};
+use krust_apiserver::{ApiServer, Identity};
 use krust_scheduler::{Scheduler, SchedulerConfig};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-#[derive(Clone)]
-struct InProcess {
-    api: ApiServer,
-    identity: Identity,
-}
-
-impl tower::Service<http::Request<kube::client::Body>> for InProcess {
-    type Response = http::Response<ResponseBody>;
-    type Error = std::convert::Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: http::Request<kube::client::Body>) -> Self::Future {
-        req.extensions_mut().insert(self.identity.clone());
-        let api = self.api.clone();
-        Box::pin(async move { Ok(api.handle(req).await) })
-    }
-}
 
 fn client(api: &ApiServer, user: &str, groups: &[&str]) -> kube::Client {
     kube::Client::new(
-        InProcess {
-            api: api.clone(),
-            identity: Identity::new(user, groups),
-        },
+        krust_apiserver::in_process::InProcess::new(api, Identity::new(user, groups)),
         "default",
     )
 }
