@@ -372,6 +372,18 @@ impl Server {
                 .unwrap_or_else(|e| panic!("kubeconfig: {e}"));
         kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
     }
+
+    /// A kube-rs client that does not retry 429/503/504 answers (to observe them).
+    pub async fn client_without_retries(&self) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("reading kubeconfig: {e}"));
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .unwrap_or_else(|e| panic!("kubeconfig: {e}"));
+        config.default_retry = false;
+        kube::Client::try_from(config).unwrap_or_else(|e| panic!("client: {e}"))
+    }
 }
 
 impl Drop for Server {

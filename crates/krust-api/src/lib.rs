@@ -18,6 +18,7 @@ pub mod selector;
 pub mod structural;
 pub mod table;
 pub mod time;
+pub mod typecheck;
 pub mod validation;
 pub mod validation_names;
 

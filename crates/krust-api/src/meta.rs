@@ -38,6 +38,22 @@ pub fn object_at<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<St
     cur.as_object_mut()
 }
 
+/// Sets the value at a path, creating objects on the way (and replacing nulls). Returns false,
+/// changing nothing, when a step exists and is not an object: unlike `v["a"]["b"] = x`, this
+/// never panics on a wrongly typed document.
+pub fn set_path(obj: &mut Value, path: &[&str], value: Value) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    match object_at(obj, parents) {
+        Some(map) => {
+            map.insert(last.to_string(), value);
+            true
+        }
+        None => false,
+    }
+}
+
 /// Sets `key` in `map` when it is absent or null.
 pub fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     match map.get(key) {

@@ -7,7 +7,8 @@ use crate::rest::create_object;
 use crate::status::ApiError;
 use serde_json::json;
 
-const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub(crate) const NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 async fn create_if_missing(
     server: &ApiServer,

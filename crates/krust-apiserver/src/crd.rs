@@ -468,7 +468,7 @@ async fn cleanup(server: &ApiServer, crd: &Value) -> Result<(), ApiError> {
             .await
             .map(|_| ())
     } else {
-        cur["metadata"]["finalizers"] = json!(fins);
+        krust_api::meta::set_path(&mut cur, &["metadata", "finalizers"], json!(fins));
         server
             .state
             .backend

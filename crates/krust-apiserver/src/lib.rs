@@ -10,6 +10,7 @@ pub mod allocator;
 pub mod crd;
 pub mod discovery;
 pub mod field_validation;
+mod health;
 pub mod in_process;
 pub mod metrics;
 pub mod metrics_api;
@@ -283,7 +284,7 @@ impl ApiServer {
     {
         let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
         match route {
-            Route::Health(path) => Ok(self.health(&path, &query)),
+            Route::Health(path) => Ok(health::serve(self, &path, &query).await),
             Route::Version if read_only => Ok(response::json(
                 200,
                 &discovery::version(&self.state.config.version),
@@ -364,17 +365,5 @@ impl ApiServer {
                 &["system:nodes", "system:authenticated"],
             )
         })
-    }
-
-    fn health(&self, path: &str, query: &Query) -> Response<ResponseBody> {
-        let name = path.split('/').next().unwrap_or("healthz");
-        if query.get("verbose").is_some() {
-            let checks = ["ping", "log", "etcd", "poststarthook/start-informers"];
-            let mut text: String = checks.iter().map(|c| format!("[+]{c} ok\n")).collect();
-            text.push_str(&format!("{name} check passed\n"));
-            response::text(200, text)
-        } else {
-            response::text(200, "ok".into())
-        }
     }
 }

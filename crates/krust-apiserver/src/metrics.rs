@@ -7,7 +7,34 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+/// Panics of any thread of this process since it started (`krust_panics_total`).
+pub fn panics() -> &'static Counter {
+    static PANICS: OnceLock<Counter> = OnceLock::new();
+    PANICS.get_or_init(Counter::default)
+}
+
+/// Installs a panic hook that logs every panic (with its location) through `tracing` and
+/// counts it in `krust_panics_total`, then runs the default hook.
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        panics().inc();
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(%location, %message, "panic");
+        default(info);
+    }));
+}
 
 /// Labels of `apiserver_request_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -80,6 +107,11 @@ impl Metrics {
             "apiserver_longrunning_requests",
             "Gauge of all active long-running apiserver requests (watches).",
             watchers.clone(),
+        );
+        registry.register(
+            "krust_panics",
+            "Panics of any thread of this krust process since it started.",
+            panics().clone(),
         );
         Metrics {
             registry: Mutex::new(registry),

@@ -45,6 +45,8 @@ pub struct CacheEvent {
     pub encoded: std::sync::OnceLock<bytes::Bytes>,
     /// Its `PartialObjectMetadata` (v1) serialized once, for metadata-only watchers.
     pub encoded_metadata: std::sync::OnceLock<bytes::Bytes>,
+    /// Why the object does not decode as its kind (stored with a wrong JSON type), if so.
+    pub corrupt: Option<Arc<str>>,
 }
 
 impl CacheEvent {
@@ -72,6 +74,8 @@ struct Watcher {
 
 struct ResourceState {
     objects: BTreeMap<String, Arc<Value>>,
+    /// Keys of stored objects that do not decode as their kind, with the decoding error.
+    corrupt: BTreeMap<String, Arc<str>>,
     window: VecDeque<Arc<CacheEvent>>,
     /// Watches from any revision >= this are servable from the window.
     window_start: Revision,
@@ -84,6 +88,7 @@ impl ResourceState {
     fn new(start: Revision) -> Self {
         ResourceState {
             objects: BTreeMap::new(),
+            corrupt: BTreeMap::new(),
             window: VecDeque::new(),
             window_start: start,
             rev: start,
@@ -157,6 +162,13 @@ pub fn resource_of_key(key: &str) -> Option<&str> {
     Some(&rest[..first + 1 + second])
 }
 
+/// Why a stored object does not decode as its kind (a wrong JSON type somewhere), if so.
+pub fn decode_error(obj: &Value) -> Option<Arc<str>> {
+    krust_api::typecheck::check_stored(obj)
+        .err()
+        .map(|e| Arc::from(e.message.as_str()))
+}
+
 /// Decodes a stored value into an object carrying `metadata.resourceVersion`.
 pub fn decode_stored(kv: &KeyValue) -> Option<Value> {
     let mut v: Value = serde_json::from_slice(&kv.value).ok()?;
@@ -213,11 +225,14 @@ impl WatchCache {
                     tracing::warn!(key = %kv.key, "skipping undecodable stored object");
                     continue;
                 };
-                states
+                let st = states
                     .entry(res.to_string())
-                    .or_insert_with(|| ResourceState::new(at))
-                    .objects
-                    .insert(kv.key.clone(), Arc::new(obj));
+                    .or_insert_with(|| ResourceState::new(at));
+                if let Some(why) = decode_error(&obj) {
+                    tracing::warn!(key = %kv.key, error = %why, "stored object does not decode");
+                    st.corrupt.insert(kv.key.clone(), why);
+                }
+                st.objects.insert(kv.key.clone(), Arc::new(obj));
             }
             start_after = page.kvs.last().map(|kv| kv.key.clone());
             if !page.more {
@@ -301,6 +316,18 @@ impl WatchCache {
                 Some(obj) => {
                     let state = self.state(res);
                     let mut st = lock(&state);
+                    let corrupt = match ev.kind {
+                        EventKind::Put => decode_error(&obj),
+                        EventKind::Delete => None,
+                    };
+                    match &corrupt {
+                        Some(why) => {
+                            st.corrupt.insert(ev.kv.key.clone(), why.clone());
+                        }
+                        None => {
+                            st.corrupt.remove(&ev.kv.key);
+                        }
+                    }
                     let obj = Arc::new(obj);
                     let (kind, prev) = match ev.kind {
                         EventKind::Put => {
@@ -322,6 +349,7 @@ impl WatchCache {
                         prev,
                         encoded: Default::default(),
                         encoded_metadata: Default::default(),
+                        corrupt,
                     });
                     st.window.push_back(event.clone());
                     while st.window.len() > self.inner.config.window {
@@ -392,6 +420,18 @@ impl WatchCache {
         (items, self.consistent_rev(&st))
     }
 
+    /// The first stored object under `prefix` that does not decode as its kind: its key and
+    /// the decoding error.
+    pub fn first_corrupt(&self, resource: &str, prefix: &str) -> Option<(String, Arc<str>)> {
+        let state = self.state(resource);
+        let st = lock(&state);
+        st.corrupt
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .next()
+    }
+
     /// One object.
     pub fn get(&self, resource: &str, key: &str) -> (Option<Arc<Value>>, Revision) {
         let state = self.state(resource);
@@ -425,6 +465,7 @@ impl WatchCache {
                         prev: None,
                         encoded: Default::default(),
                         encoded_metadata: Default::default(),
+                        corrupt: st.corrupt.get(k).cloned(),
                     })
                 })
                 .collect(),

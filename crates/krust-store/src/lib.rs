@@ -156,6 +156,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The revision history was compacted up to (reads before it fail).
     fn compacted_revision(&self) -> BoxFuture<'_, Result<Revision, StoreError>>;
+
+    /// Answers once the datastore has served a read and would take a write (health checks;
+    /// the caller bounds the wait). By default, a read.
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move { self.get("/registry/health").await.map(|_| ()) })
+    }
 }
 
 /// The exclusive end of a prefix range: the prefix with its last byte incremented.

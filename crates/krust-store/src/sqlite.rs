@@ -458,6 +458,33 @@ impl Backend for SqliteBackend {
         Box::pin(async move { result })
     }
 
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.inner
+                .read(|conn| read::get(conn, "/registry/health"))
+                .await?;
+            let shared = &self.inner.shared;
+            if shared.probing.swap(true, Ordering::SeqCst) {
+                // Another check's probe is on its way: wait for its answer (the caller
+                // bounds the wait).
+                while shared.probing.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                return if shared.probe_ok.load(Ordering::SeqCst) {
+                    Ok(())
+                } else {
+                    Err(StoreError::Backend("the write probe failed".into()))
+                };
+            }
+            let (reply, rx) = oneshot::channel();
+            if let Err(e) = self.inner.send(Request::Probe(reply)) {
+                shared.probing.store(false, Ordering::SeqCst);
+                return Err(e);
+            }
+            rx.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
     fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let (reply, rx) = oneshot::channel();

@@ -9,6 +9,7 @@ fn main() -> std::process::ExitCode {
         _ => "info",
     };
     krust::logging::init(cli.log_level.as_deref().unwrap_or(default_level));
+    krust_apiserver::metrics::install_panic_hook();
     match krust::commands::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -48,7 +48,7 @@ pub(crate) async fn create(
             ));
         }
         let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
+        krust_api::meta::set_path(&mut new, &["spec", "nodeName"], json!(node));
         let now = krust_api::time::now_rfc3339();
         let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
         let status = new

@@ -87,6 +87,9 @@ pub(crate) enum Deleted {
     Now(Value),
     /// Still present with `deletionTimestamp` (finalizers or a grace period pending).
     Pending(Value),
+    /// A stored object that does not decode as its kind (written before writes were
+    /// type-checked, or by something else): removed at once, with its UID.
+    Corrupt(String),
 }
 
 pub(crate) async fn delete_one(
@@ -110,8 +113,34 @@ pub(crate) async fn delete_one(
             .get(key)
             .await?
             .ok_or_else(|| ApiError::not_found(info, name))?;
-        let obj = decode_stored(&cur)
-            .ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+        let Some(obj) = decode_stored(&cur).filter(|o| super::read::check_stored(o).is_ok()) else {
+            // It cannot be decoded, so neither its finalizers nor its grace period can be
+            // honoured: deleting it is the way out (upstream's unsafe deletion of corrupt
+            // objects).
+            if opts.dry_run {
+                return Ok(Deleted::Corrupt(String::new()));
+            }
+            return match server
+                .state
+                .backend
+                .delete(key, Some(cur.mod_revision))
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(%key, "deleted a stored object that does not decode");
+                    let uid = serde_json::from_slice::<Value>(&cur.value)
+                        .ok()
+                        .and_then(|v| {
+                            krust_api::meta::get_str(&v, &["metadata", "uid"]).map(str::to_string)
+                        })
+                        .unwrap_or_default();
+                    Ok(Deleted::Corrupt(uid))
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound(_)) => Err(ApiError::not_found(info, name)),
+                Err(e) => Err(e.into()),
+            };
+        };
         if let Some(u) = &opts.uid
             && u != uid(&obj)
         {
@@ -199,7 +228,7 @@ pub(crate) async fn delete_one(
                 }
             }
             if is_ns {
-                new["status"]["phase"] = json!("Terminating");
+                krust_api::meta::set_path(&mut new, &["status", "phase"], json!("Terminating"));
             }
             if is_deleting(&obj) && crate::object::semantically_equal(&new, &obj) {
                 return Ok(Deleted::Pending(obj));
@@ -218,7 +247,11 @@ pub(crate) async fn delete_one(
                 .await
             {
                 Ok(kv) => {
-                    new["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+                    krust_api::meta::set_path(
+                        &mut new,
+                        &["metadata", "resourceVersion"],
+                        json!(kv.mod_revision.to_string()),
+                    );
                     return Ok(Deleted::Pending(new));
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -240,7 +273,11 @@ pub(crate) async fn delete_one(
                     server.state.allocator.release_service(&obj);
                 }
                 let mut last = obj;
-                last["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+                krust_api::meta::set_path(
+                    &mut last,
+                    &["metadata", "resourceVersion"],
+                    json!(kv.mod_revision.to_string()),
+                );
                 return Ok(Deleted::Now(last));
             }
             Err(StoreError::Conflict { .. }) => continue,
@@ -288,6 +325,12 @@ pub(crate) async fn delete(
             };
             Ok(response::object(200, &body, ctx.output, &ctx.warnings))
         }
+        Deleted::Corrupt(uid) => Ok(response::object(
+            200,
+            &success_status(&info, &name, &uid),
+            ctx.output,
+            &ctx.warnings,
+        )),
     }
 }
 
@@ -316,6 +359,7 @@ pub(crate) async fn delete_collection(
         let key = info.key(if ns.is_empty() { None } else { Some(ns) }, &name);
         match delete_one(server, &info, &key, &name, &opts).await {
             Ok(Deleted::Now(o) | Deleted::Pending(o)) => items.push(render(&info, &o)),
+            Ok(Deleted::Corrupt(_)) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }

@@ -94,8 +94,16 @@ pub(crate) async fn create(
             }
             if !dry_run {
                 let mut new = pdb.clone();
-                new["status"]["disruptionsAllowed"] = json!(allowed - 1);
-                new["status"]["disruptedPods"][&name] = json!(krust_api::time::now_rfc3339());
+                krust_api::meta::set_path(
+                    &mut new,
+                    &["status", "disruptionsAllowed"],
+                    json!(allowed - 1),
+                );
+                krust_api::meta::set_path(
+                    &mut new,
+                    &["status", "disruptedPods", &name],
+                    json!(krust_api::time::now_rfc3339()),
+                );
                 match server
                     .state
                     .backend

@@ -52,6 +52,19 @@ impl Filter {
     }
 }
 
+/// Checks that a stored object decodes as its kind (see [`krust_api::typecheck`]).
+pub(crate) fn check_stored(obj: &Value) -> Result<(), krust_api::typecheck::TypeError> {
+    krust_api::typecheck::check_stored(obj)
+}
+
+/// The 500 of a read that met a stored object that does not decode as its kind; deleting the
+/// object is the way out.
+pub(crate) fn corrupt_object(key: &str, why: &str) -> ApiError {
+    ApiError::internal(format!(
+        "failed to decode the stored object {key}: {why}; the object can only be deleted"
+    ))
+}
+
 /// Renders one storage-version object in the negotiated representation.
 pub(crate) fn render_one(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
     Ok(match ctx.output {
@@ -86,6 +99,9 @@ pub(crate) async fn get(
         }
     };
     let obj = obj.ok_or_else(|| ApiError::not_found(&ctx.info, ctx.name()))?;
+    if let Err(e) = check_stored(&obj) {
+        return Err(corrupt_object(&key, &e.message));
+    }
     let body = render_one(ctx, &obj)?;
     Ok(response::object(200, &body, ctx.output, &ctx.warnings))
 }
@@ -165,6 +181,9 @@ async fn list_from_storage(
             let Some(obj) = decode_stored(kv) else {
                 continue;
             };
+            if let Err(e) = check_stored(&obj) {
+                return Err(corrupt_object(&kv.key, &e.message));
+            }
             if filter.matches(&obj) {
                 items.push(Arc::new(obj));
             }
@@ -248,6 +267,13 @@ pub(crate) async fn list_objects(
     };
     if target > 0 && !server.state.cache.wait_for(target, WAIT).await {
         return Err(too_large_rv(target, server.state.cache.revision()));
+    }
+    if let Some((key, why)) = server
+        .state
+        .cache
+        .first_corrupt(&ctx.cache_resource(), &prefix)
+    {
+        return Err(corrupt_object(&key, &why));
     }
     let (all, revision) = server.state.cache.list(&ctx.cache_resource(), &prefix);
     let items = all.into_iter().filter(|o| filter.matches(o)).collect();

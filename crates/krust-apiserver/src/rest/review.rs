@@ -43,10 +43,14 @@ pub(crate) async fn create(
 ) -> Result<Response<ResponseBody>, ApiError> {
     let format = super::object_format(content_type)?;
     let mut obj = decode_object(body, format)?;
-    obj["apiVersion"] = json!(ctx.info.api_version());
-    obj["kind"] = json!(ctx.info.kind);
-    if !obj["metadata"].is_object() {
-        obj["metadata"] = json!({});
+    super::write::check_types(&ctx.info, &ctx.info.version, &obj)?;
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request("the body is not an object"));
+    };
+    map.insert("apiVersion".into(), json!(ctx.info.api_version()));
+    map.insert("kind".into(), json!(ctx.info.kind));
+    if !map.get("metadata").is_some_and(Value::is_object) {
+        map.insert("metadata".into(), json!({}));
     }
     let status = match ctx.info.kind.as_str() {
         "SelfSubjectAccessReview" => {

@@ -103,6 +103,17 @@ impl Encoder {
     }
 }
 
+/// The ERROR event (a 500 Status) that ends a watch meeting a stored object that does not
+/// decode as its kind, as upstream's watch ends on a decoding error.
+fn corrupt_event(ev: &CacheEvent, filter: &super::read::Filter) -> Option<Bytes> {
+    let why = ev.corrupt.as_ref()?;
+    if ev.kind == EventType::Deleted || !filter.matches(&ev.object) {
+        return None;
+    }
+    let status = super::read::corrupt_object(&ev.key, why).to_status();
+    Some(line("ERROR", &status))
+}
+
 /// A watch line around an already serialized object.
 fn framed(kind: &str, object: &[u8]) -> Bytes {
     let mut v = Vec::with_capacity(object.len() + 32);
@@ -214,6 +225,11 @@ pub(crate) async fn serve(
         let deadline = tokio::time::Instant::now() + timeout;
         let mut ok = true;
         for ev in &start.initial {
+            if let Some(b) = corrupt_event(ev, &enc.filter) {
+                let _ = tx.send(b).await;
+                ok = false;
+                break;
+            }
             if let Some(b) = enc.event(ev)
                 && tx.send(b).await.is_err()
             {
@@ -230,6 +246,10 @@ pub(crate) async fn serve(
             tokio::select! {
                 ev = live.recv() => match ev {
                     Some(ev) => {
+                        if let Some(b) = corrupt_event(&ev, &enc.filter) {
+                            let _ = tx.send(b).await;
+                            break;
+                        }
                         if let Some(b) = enc.event(&ev) {
                             ok = tx.send(b).await.is_ok();
                         }

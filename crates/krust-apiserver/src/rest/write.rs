@@ -52,6 +52,26 @@ pub(crate) fn schema_of(info: &ResourceInfo) -> Option<&Value> {
     }
 }
 
+/// Typed decoding: every value of `obj` (at `version` of `info`) must have the JSON type its
+/// field's Go type decodes, or the request fails with upstream's 400
+/// (`Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal ...`).
+/// Custom resources get their `metadata` checked here; their schemas are checked by the
+/// structural validator.
+pub(crate) fn check_types(info: &ResourceInfo, version: &str, obj: &Value) -> Result<(), ApiError> {
+    let checked = if info.custom.is_some() {
+        krust_api::typecheck::check_metadata(obj)
+    } else {
+        krust_api::typecheck::check_kind(&info.group, version, &info.kind, obj)
+    };
+    checked.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {}",
+            e.message,
+            kind = info.kind
+        ))
+    })
+}
+
 /// Records an `Update` by the write's field manager in `managedFields`.
 fn record_update(
     info: &ResourceInfo,
@@ -223,6 +243,7 @@ pub(crate) async fn create_object(
     opts: &WriteOpts<'_>,
 ) -> Result<Value, ApiError> {
     let dry_run = opts.dry_run;
+    check_types(info, &info.version, &obj)?;
     conversion::to_storage(
         &info.group,
         &info.kind,
@@ -230,6 +251,9 @@ pub(crate) async fn create_object(
         &info.storage_version,
         &mut obj,
     );
+    if info.storage_version != info.version {
+        check_types(info, &info.storage_version, &obj)?;
+    }
     prepare_custom(info, &mut obj);
     let name = get_str(&obj, &["metadata", "name"])
         .unwrap_or("")
@@ -326,6 +350,7 @@ pub(crate) async fn create(
     let format = super::object_format(content_type)?;
     let dry_run = ctx.dry_run()?;
     let mut obj = decode_object(body, format)?;
+    check_types(&ctx.info, &ctx.info.version, &obj)?;
     validate_fields(
         ctx,
         &mut obj,
@@ -367,12 +392,16 @@ pub(crate) async fn commit_update(
     let subresource = opts.subresource;
     let dry_run = opts.dry_run;
     let name = krust_api::meta::name(old).to_string();
+    check_types(info, &info.storage_version, &new)?;
     match mode {
         Mode::Main => strategy::prepare_for_update(info, &mut new, old),
         Mode::Status => new = strategy::status_update(&new, old),
         Mode::Finalize => {
             let mut n = old.clone();
-            n["spec"]["finalizers"] = new["spec"]["finalizers"].clone();
+            let fins = krust_api::meta::get_path(&new, &["spec", "finalizers"])
+                .cloned()
+                .unwrap_or(Value::Null);
+            krust_api::meta::set_path(&mut n, &["spec", "finalizers"], fins);
             new = n;
         }
     }
@@ -470,6 +499,9 @@ pub(crate) async fn load(
         .ok_or_else(|| ApiError::not_found(info, name))?;
     let obj =
         decode_stored(&kv).ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+    if let Err(e) = super::read::check_stored(&obj) {
+        return Err(super::read::corrupt_object(key, &e.message));
+    }
     Ok((kv, obj))
 }
 
@@ -483,6 +515,7 @@ pub(crate) async fn update(
     let format = super::object_format(content_type)?;
     let dry_run = ctx.dry_run()?;
     let mut obj = decode_object(body, format)?;
+    check_types(&ctx.info, &ctx.info.version, &obj)?;
     validate_fields(
         ctx,
         &mut obj,
@@ -684,13 +717,16 @@ async fn server_side_apply(
             "error decoding YAML: the apply configuration is not an object",
         ));
     }
+    check_types(&ctx.info, &ctx.info.version, &applied)?;
     validate_patched_fields(ctx, &mut applied, body)?;
     let info = ctx.info.clone();
     check_type_meta(&info, &mut applied)?;
     check_namespace(&info, ctx.namespace(), &mut applied)?;
     let name = ctx.name().to_string();
     match get_str(&applied, &["metadata", "name"]) {
-        None | Some("") => applied["metadata"]["name"] = json!(name),
+        None | Some("") => {
+            krust_api::meta::set_path(&mut applied, &["metadata", "name"], json!(name));
+        }
         Some(n) if n == name => {}
         Some(n) => {
             return Err(ApiError::bad_request(format!(
@@ -728,6 +764,9 @@ async fn server_side_apply(
         };
         let old = decode_stored(&cur)
             .ok_or_else(|| ApiError::internal("stored object is not valid JSON"))?;
+        if let Err(e) = super::read::check_stored(&old) {
+            return Err(super::read::corrupt_object(&key, &e.message));
+        }
         let view = crate::object::render(&info, &old);
         let explicit_rv = resource_version(&applied).to_string();
         if !explicit_rv.is_empty() && explicit_rv != cur.mod_revision.to_string() {
@@ -735,6 +774,7 @@ async fn server_side_apply(
         }
         let mut new = crate::patch::apply::apply_with(Some(&view), &applied, force, &opts)
             .map_err(apply_error)?;
+        check_types(&info, &info.version, &new)?;
         conversion::to_storage(
             &info.group,
             &info.kind,
@@ -809,6 +849,18 @@ pub(crate) async fn patch(
             )
         };
         let mut patched = apply_patch(&info, &name, &view, body, format, schema)?;
+        if sub.as_deref() == Some("scale") {
+            krust_api::typecheck::check_kind("autoscaling", "v1", "Scale", &patched).map_err(
+                |e| {
+                    ApiError::bad_request(format!(
+                        "Scale in version \"v1\" cannot be handled as a Scale: {}",
+                        e.message
+                    ))
+                },
+            )?;
+        } else {
+            check_types(&info, &info.version, &patched)?;
+        }
         if sub.as_deref() != Some("scale") {
             validate_patched_fields(ctx, &mut patched, body)?;
         }

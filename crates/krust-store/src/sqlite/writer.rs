@@ -58,6 +58,9 @@ pub(super) enum Request {
         revision: Revision,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Takes and releases the write lock (`BEGIN IMMEDIATE; ROLLBACK`): answers only when the
+    /// database would accept a write (health checks).
+    Probe(oneshot::Sender<Result<(), StoreError>>),
     /// Blocks the writer until the sender side is used or dropped (tests: to queue requests
     /// into one batch).
     #[cfg(test)]
@@ -80,6 +83,11 @@ pub(super) struct Shared {
     pub(super) writes: AtomicU64,
     /// Whether pruning of the history up to the compaction point is still in progress.
     pub(super) compacting: AtomicBool,
+    /// A write probe is queued or running (one at a time, so a stalled database does not
+    /// collect a queue of them).
+    pub(super) probing: AtomicBool,
+    /// Whether the last write probe succeeded.
+    pub(super) probe_ok: AtomicBool,
 }
 
 impl Shared {
@@ -90,6 +98,8 @@ impl Shared {
             commits: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             compacting: AtomicBool::new(meta.compact_done < meta.compacted),
+            probing: AtomicBool::new(false),
+            probe_ok: AtomicBool::new(true),
         }
     }
 }
@@ -234,6 +244,18 @@ impl Writer {
             Request::Write { op, reply } => batch.push((Item::Write(op), Reply::Write(reply))),
             Request::Compact { revision, reply } => {
                 batch.push((Item::Compact(revision), Reply::Compact(reply)));
+            }
+            Request::Probe(reply) => {
+                let r = self
+                    .conn
+                    .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+                    .map_err(|e| StoreError::Backend(format!("write probe: {e}")));
+                if r.is_err() && !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK;");
+                }
+                self.shared.probe_ok.store(r.is_ok(), Ordering::SeqCst);
+                self.shared.probing.store(false, Ordering::SeqCst);
+                let _ = reply.send(r);
             }
             #[cfg(test)]
             Request::Pause(resume) => {
