@@ -21,16 +21,16 @@ mod simulation;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-use crate::events::{EventRecorder, NORMAL, WARNING};
 use crate::replicaset::{selector_matches, selector_of};
-use crate::runtime::{
-    self, Claim, Informer, Informers, Notification, SyncError as Error, WorkQueue, api_message,
-    controller_of, key_of, split_key,
-};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
+use krust_client::events::{EventRecorder, NORMAL, WARNING};
+use krust_client::runtime::{
+    self, Claim, Informer, Informers, Notification, SyncError as Error, WorkQueue, api_message,
+    controller_of, key_of, split_key,
+};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
 use progress::Requeue;

@@ -7,14 +7,13 @@
 pub mod deployment;
 pub mod disruption;
 pub mod event_ttl;
-pub mod events;
 pub mod garbage_collector;
-pub mod leader;
 pub mod namespace;
 pub mod nodeipam;
 pub mod replicaset;
-pub mod runtime;
 pub mod serviceaccount;
+
+pub use krust_client::{events, leader, runtime};
 
 /// Every controller this build has, by its upstream name.
 pub const CONTROLLERS: &[&str] = &[

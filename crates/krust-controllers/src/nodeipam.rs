@@ -5,9 +5,9 @@
 //! after the last one handed out, as upstream's `CidrSet` does. When the range is exhausted the
 //! Node gets a `CIDRNotAvailable` event.
 
-use crate::events::{EventRecorder, NORMAL};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use krust_client::events::{EventRecorder, NORMAL};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};

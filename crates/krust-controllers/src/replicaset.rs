@@ -9,16 +9,16 @@
 
 pub mod pods;
 
-use crate::events::{EventRecorder, NORMAL, WARNING};
-use crate::runtime::{
-    self, Claim, Expectations, Informer, Informers, Notification, WorkQueue, controller_of, key_of,
-    split_key,
-};
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use krust_api::selector::LabelSelector;
+use krust_client::events::{EventRecorder, NORMAL, WARNING};
+use krust_client::runtime::{
+    self, Claim, Expectations, Informer, Informers, Notification, WorkQueue, controller_of, key_of,
+    split_key,
+};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, Resource};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub const REPORTER: &str = "replicaset-controller";
 /// Workers syncing ReplicaSets concurrently (upstream's `--concurrent-replicaset-syncs`).
 pub const WORKERS: usize = 5;
 
-pub use crate::runtime::{SyncError as Error, api_message};
+pub use krust_client::runtime::{SyncError as Error, api_message};
 
 /// The selector of a ReplicaSet or Deployment as a matcher.
 pub fn selector_of(

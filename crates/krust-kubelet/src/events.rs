@@ -3,9 +3,9 @@
 //! `spec.containers{name}` / `spec.initContainers{name}`, as upstream's container references).
 
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
-use krust_controllers::events::EventRecorder;
+use krust_client::events::EventRecorder;
 
-pub use krust_controllers::events::{NORMAL, WARNING};
+pub use krust_client::events::{NORMAL, WARNING};
 
 /// Records Events as the kubelet. Cheap to clone.
 #[derive(Clone)]

@@ -3,7 +3,7 @@
 //! error), `Preempted` on victims. Source and reporting component are the scheduler's name
 //! (`default-scheduler`). Recording, aggregation (a repeat bumps the existing Event's count)
 //! and the spam filter are the controller manager's shared recorder
-//! ([`krust_controllers::events::EventRecorder`]); this module only says what to record.
+//! ([`krust_client::events::EventRecorder`]); this module only says what to record.
 
 use crate::binder::PodRef;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -72,14 +72,12 @@ impl EventSpec {
 }
 
 /// Records the scheduler's events through the shared recorder.
-pub struct EventRecorder(krust_controllers::events::EventRecorder);
+pub struct EventRecorder(krust_client::events::EventRecorder);
 
 impl EventRecorder {
     /// A recorder reporting as `component` (the scheduler name).
     pub fn new(client: Client, component: &str) -> EventRecorder {
-        EventRecorder(krust_controllers::events::EventRecorder::new(
-            client, component,
-        ))
+        EventRecorder(krust_client::events::EventRecorder::new(client, component))
     }
 
     /// Records an event; failures are logged and dropped (events are best effort).

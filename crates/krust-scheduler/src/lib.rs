@@ -116,7 +116,7 @@ impl Scheduler {
     /// `identity` (upstream's `--leader-elect`): scheduling stops when leadership is lost and
     /// starts again, from fresh watches, when it is regained.
     pub async fn run_with_leader_election(self, identity: String) {
-        use krust_controllers::leader::{LeaderElector, NAMESPACE, SCHEDULER_LEASE};
+        use krust_client::leader::{LeaderElector, NAMESPACE, SCHEDULER_LEASE};
         let elector = LeaderElector::new(self.client.clone(), NAMESPACE, SCHEDULER_LEASE, identity);
         let (client, config) = (self.client, self.config);
         elector

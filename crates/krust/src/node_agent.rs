@@ -42,7 +42,7 @@ pub struct RunningAgent {
 
 /// This machine's host name, lowercased (the default node name).
 pub fn default_node_name() -> String {
-    krust_controllers::events::hostname().to_ascii_lowercase()
+    krust_client::events::hostname().to_ascii_lowercase()
 }
 
 /// The node's IP: `preferred` unless it is loopback or unspecified, else the first
