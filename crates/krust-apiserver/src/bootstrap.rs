@@ -1,6 +1,6 @@
 //! Objects every cluster has from its first start: the namespaces `default`, `kube-system`,
-//! `kube-public` and `kube-node-lease`, and the `kubernetes` Service with its Endpoints pointing
-//! at the API server.
+//! `kube-public` and `kube-node-lease`, the `kubernetes` Service with its Endpoints and
+//! EndpointSlice pointing at the API server, and the system PriorityClasses.
 
 use crate::ApiServer;
 use crate::rest::create_object;
@@ -75,5 +75,31 @@ pub(crate) async fn ensure_builtin_objects(server: &ApiServer) -> Result<(), Api
                 "ports": [{"name": "https", "port": config.https_port, "protocol": "TCP"}]}]}),
     )
     .await?;
+    create_if_missing(
+        server,
+        "discovery.k8s.io",
+        "endpointslices",
+        Some("default"),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [config.advertise_address.to_string()],
+                "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": config.https_port, "protocol": "TCP"}]}),
+    )
+    .await?;
+    for (name, value, description) in crate::admission::SYSTEM_PRIORITY_CLASSES {
+        create_if_missing(
+            server,
+            "scheduling.k8s.io",
+            "priorityclasses",
+            None,
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name}, "value": value, "description": description,
+                "preemptionPolicy": "PreemptLowerPriority"}),
+        )
+        .await?;
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! Transport (TLS, client certificates) belongs to the binary: it hands each request to
 //! [`ApiServer::handle`] with the caller's [`Identity`] in the request extensions.
 
+pub(crate) mod admission;
 pub mod allocator;
 pub mod crd;
 pub mod discovery;
@@ -163,6 +164,8 @@ pub(crate) struct State {
     pub token_verifier: service_account_token::TokenVerifier,
     /// The kubelets' figures behind `metrics.k8s.io`.
     pub metrics_api: metrics_api::Scraper,
+    /// The admission plugins every write goes through.
+    pub admission: admission::AdmissionChain,
 }
 
 /// The API server. Cheap to clone.
@@ -198,8 +201,13 @@ impl ApiServer {
                 token_signer,
                 token_verifier,
                 metrics_api: metrics_api::Scraper::default(),
+                admission: admission::AdmissionChain::default(),
             }),
         };
+        tracing::info!(
+            plugins = ?server.state.admission.names(),
+            "admission plugins enabled, in this order"
+        );
         crd::reconcile(&server).await;
         bootstrap::ensure_builtin_objects(&server).await?;
         crd::spawn(server.clone());

@@ -1,7 +1,6 @@
 //! REST handling of resource requests: resolving the resource, negotiating the output,
 //! authorizing, and dispatching to the verb handlers in `rest/`.
 
-mod admission;
 mod binding;
 mod delete;
 mod eviction;
@@ -9,6 +8,7 @@ mod proxy;
 mod read;
 mod review;
 mod scale;
+mod service_allocation;
 mod table;
 mod token;
 mod watch;

@@ -11,6 +11,7 @@ pub mod garbage_collector;
 pub mod namespace;
 pub mod nodeipam;
 pub mod replicaset;
+pub mod root_ca_publisher;
 pub mod serviceaccount;
 
 pub use krust_client::{events, leader, runtime};
@@ -25,6 +26,7 @@ pub const CONTROLLERS: &[&str] = &[
     "serviceaccount",
     "nodeipam",
     "disruption",
+    "root-ca-cert-publisher",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -41,6 +43,9 @@ pub struct ControllerOptions {
     /// stable across its restarts, so a restarted server takes its own Lease back at once
     /// instead of waiting for it to expire.
     pub identity: Option<String>,
+    /// The cluster CA (PEM) the root CA publisher puts in every namespace's
+    /// `kube-root-ca.crt` (None: the publisher does not run).
+    pub root_ca_pem: Option<String>,
 }
 
 impl Default for ControllerOptions {
@@ -50,6 +55,7 @@ impl Default for ControllerOptions {
             leader_elect: true,
             cluster_cidr: "10.42.0.0/16".to_string(),
             identity: None,
+            root_ca_pem: None,
         }
     }
 }
@@ -130,6 +136,12 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
             "disruption" => {
                 tasks.spawn(disruption::DisruptionController::new(client).run());
             }
+            "root-ca-cert-publisher" => match &options.root_ca_pem {
+                Some(ca) => {
+                    tasks.spawn(root_ca_publisher::RootCaPublisher::new(client, ca.clone()).run());
+                }
+                None => continue,
+            },
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());
             }

@@ -155,9 +155,10 @@ fn is_terminal_phase(pod: &Pod) -> bool {
 }
 
 impl Worker {
-    /// The pod with what the kubelet adds (the ServiceAccount volume).
+    /// The pod to run: the API object as it is (the ServiceAccount volume comes from the API
+    /// server's ServiceAccount admission, as upstream).
     pub(crate) fn run_pod(&self) -> Pod {
-        volumes::with_service_account_volume(&self.pod)
+        self.pod.clone()
     }
 
     async fn run(mut self) {

@@ -26,8 +26,10 @@ use std::process::Command;
 
 /// Where ServiceAccount credentials are mounted.
 pub const SERVICE_ACCOUNT_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-/// Name of the ServiceAccount volume the kubelet adds.
-pub const SERVICE_ACCOUNT_VOLUME: &str = "kube-api-access-krust";
+/// Name of the ServiceAccount volume the unit tests build (the API server's ServiceAccount
+/// admission adds `kube-api-access-<random>` to real pods).
+#[cfg(test)]
+const SERVICE_ACCOUNT_VOLUME: &str = "kube-api-access-krust";
 /// Default file mode of configMap, secret, downwardAPI and projected volumes (0644).
 pub const DEFAULT_MODE: u32 = 0o644;
 /// Token lifetime of the ServiceAccount volume (upstream's 3607 s).
@@ -88,6 +90,7 @@ pub fn plugin_dir(v: &Volume) -> Option<&'static str> {
     }
 }
 
+#[cfg(test)]
 fn automount(pod: &Pod) -> bool {
     let Some(spec) = &pod.spec else { return false };
     if spec.automount_service_account_token == Some(false) {
@@ -115,9 +118,10 @@ fn automount(pod: &Pod) -> bool {
     !has_volume && !mounted
 }
 
-/// The pod with the ServiceAccount volume and its mounts added, as upstream's ServiceAccount
-/// admission does (unless the pod already has one or opts out).
-pub fn with_service_account_volume(pod: &Pod) -> Pod {
+/// The pod with a ServiceAccount volume and its mounts added, as the API server's admission
+/// adds them (unless the pod already has one or opts out): a fixture for the volume tests.
+#[cfg(test)]
+fn with_service_account_volume(pod: &Pod) -> Pod {
     if !automount(pod) {
         return pod.clone();
     }

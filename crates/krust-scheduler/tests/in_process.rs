@@ -5,7 +5,7 @@
 // Test helpers outside `#[test]` functions may fail loudly too.
 #![allow(clippy::expect_used)]
 
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Event, Node, Pod, ServiceAccount};
 use krust_apiserver::{ApiServer, Identity};
 use krust_scheduler::{Scheduler, SchedulerConfig};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
@@ -58,8 +58,10 @@ fn pod(name: &str, cpu: &str, priority: Option<i32>, node: Option<&str>) -> Pod 
         "spec": {"containers": [{"name": "c", "image": "busybox",
             "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]}
     });
-    if let Some(prio) = priority {
-        p["spec"]["priority"] = json!(prio);
+    // Priority admission resolves a class into `spec.priority` (a value given directly is
+    // refused): priority N comes from the class `prio-N` the test creates.
+    if let Some(prio) = priority.filter(|p| *p != 0) {
+        p["spec"]["priorityClassName"] = json!(format!("prio-{prio}"));
     }
     if let Some(n) = node {
         p["spec"]["nodeName"] = json!(n);
@@ -113,6 +115,22 @@ async fn schedules_reports_and_preempts_through_the_api() {
     ] {
         nodes.create(&pp, &n).await.expect("create node");
     }
+    // No controller manager here: the `default` ServiceAccount pods run as (ServiceAccount
+    // admission) is created by hand.
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), "default");
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
+    accounts
+        .create(&pp, &sa)
+        .await
+        .expect("create serviceaccount");
+    let classes: Api<k8s_openapi::api::scheduling::v1::PriorityClass> = Api::all(admin.clone());
+    let class = serde_json::from_value(json!({"metadata": {"name": "prio-1000"}, "value": 1000}))
+        .expect("class");
+    classes
+        .create(&pp, &class)
+        .await
+        .expect("create priorityclass");
 
     // Placement, the Scheduled event and the PodScheduled condition.
     pods.create(&pp, &pod("web", "1", None, None))

@@ -16,13 +16,6 @@ const TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
 const VOLUME_DEFAULT_MODE: i64 = 0o644;
 /// Default lifetime of a projected service account token, in seconds.
 const TOKEN_EXPIRATION_SECONDS: i64 = 3600;
-/// How long pods tolerate not-ready and unreachable nodes (the admission plugin's default).
-const DEFAULT_TOLERATION_SECONDS: i64 = 300;
-/// The built-in priority classes and their values.
-const SYSTEM_PRIORITY_CLASSES: [(&str, i64); 2] = [
-    ("system-node-critical", 2_000_001_000),
-    ("system-cluster-critical", 2_000_000_000),
-];
 
 /// Every source field of a `Volume`: a volume with none of them gets an `emptyDir`.
 const VOLUME_SOURCES: [&str; 30] = [
@@ -104,8 +97,6 @@ fn pod_only(spec: &mut Obj) {
             });
         }
     }
-    priority(spec);
-    default_tolerations(spec);
 }
 
 /// Requests default to the limits for every resource that has a limit and no request.
@@ -138,61 +129,6 @@ fn host_port_from_container_port(port: &mut Obj) {
     if zero {
         port.insert("hostPort".into(), container_port);
     }
-}
-
-/// The `Priority` admission plugin: a pod without a priority class gets priority 0 (no global
-/// default class exists unless one was created; that lookup is the server's), a built-in class
-/// its value; either way the preemption policy defaults to `PreemptLowerPriority`.
-fn priority(spec: &mut Obj) {
-    let value = match spec.get("priorityClassName") {
-        None | Some(Value::Null) => Some(0),
-        Some(Value::String(name)) if name.is_empty() => Some(0),
-        Some(Value::String(name)) => SYSTEM_PRIORITY_CLASSES
-            .iter()
-            .find(|(class, _)| class == name)
-            .map(|(_, v)| *v),
-        Some(_) => None,
-    };
-    if let Some(v) = value {
-        default_ptr(spec, "priority", v);
-        default_ptr(spec, "preemptionPolicy", "PreemptLowerPriority");
-    }
-}
-
-/// The `DefaultTolerationSeconds` admission plugin: pods tolerate `NoExecute` not-ready and
-/// unreachable taints for 300 seconds unless they already tolerate them.
-fn default_tolerations(spec: &mut Obj) {
-    const NOT_READY: &str = "node.kubernetes.io/not-ready";
-    const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
-    if unset(spec, "tolerations") {
-        spec.insert("tolerations".into(), Value::Array(Vec::new()));
-    }
-    let Some(tolerations) = spec.get_mut("tolerations").and_then(Value::as_array_mut) else {
-        return;
-    };
-    let tolerates = |key: &str| {
-        tolerations.iter().filter_map(Value::as_object).any(|t| {
-            let k = str_field(t, "key");
-            let effect = str_field(t, "effect");
-            (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
-        })
-    };
-    let missing: Vec<&str> = [NOT_READY, UNREACHABLE]
-        .into_iter()
-        .filter(|key| !tolerates(key))
-        .collect();
-    for key in missing {
-        tolerations.push(json!({
-            "key": key,
-            "operator": "Exists",
-            "effect": "NoExecute",
-            "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
-        }));
-    }
-}
-
-fn str_field<'a>(map: &'a Obj, key: &str) -> &'a str {
-    map.get(key).and_then(Value::as_str).unwrap_or("")
 }
 
 /// Defaults a container (also init and ephemeral containers).
@@ -326,15 +262,6 @@ mod tests {
     use super::super::testing::{Case, run};
     use serde_json::json;
 
-    fn tolerations() -> serde_json::Value {
-        json!([
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
-             "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-             "tolerationSeconds": 300}
-        ])
-    }
-
     #[test]
     fn pods() {
         let cases: Vec<Case> = vec![
@@ -351,9 +278,7 @@ mod tests {
                         "terminationMessagePolicy": "File"}],
                     "dnsPolicy": "ClusterFirst", "restartPolicy": "Always",
                     "schedulerName": "default-scheduler", "securityContext": {},
-                    "terminationGracePeriodSeconds": 30, "enableServiceLinks": true,
-                    "priority": 0, "preemptionPolicy": "PreemptLowerPriority",
-                    "tolerations": tolerations()
+                    "terminationGracePeriodSeconds": 30, "enableServiceLinks": true
                 }}),
             ),
             // Requests from limits, host ports with host networking, probes, env, lifecycle,
@@ -387,7 +312,6 @@ mod tests {
                 json!({"spec": {
                     "hostNetwork": true,
                     "priorityClassName": "system-node-critical",
-                    "priority": 2000001000, "preemptionPolicy": "PreemptLowerPriority",
                     "restartPolicy": "OnFailure",
                     "dnsPolicy": "ClusterFirst",
                     "tolerations": [{"operator": "Exists"}],
@@ -424,8 +348,7 @@ mod tests {
                     }]
                 }}),
             ),
-            // Only one of the two tolerations is already there; an unknown priority class is
-            // left to the server's lookup.
+            // Tolerations and priority classes are the admission plugins' (not defaults).
             (
                 "",
                 "Pod",
@@ -434,9 +357,7 @@ mod tests {
                         "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}]}}),
                 json!({"spec": {"priorityClassName": "high",
                     "tolerations": [{"key": "node.kubernetes.io/unreachable",
-                        "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
-                        {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
-                         "effect": "NoExecute", "tolerationSeconds": 300}],
+                        "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}],
                     "dnsPolicy": "ClusterFirst", "restartPolicy": "Always",
                     "schedulerName": "default-scheduler", "securityContext": {},
                     "terminationGracePeriodSeconds": 30, "enableServiceLinks": true}}),
@@ -467,7 +388,7 @@ mod tests {
                     {"name": "sio", "scaleIO": {"gateway": "g", "system": "s",
                         "secretRef": {"name": "x"}}}
                 ]}}),
-                json!({"spec": {"priority": 5, "preemptionPolicy": "PreemptLowerPriority",
+                json!({"spec": {"priority": 5,
                     "tolerations": [{}],
                     "dnsPolicy": "ClusterFirst", "restartPolicy": "Always",
                     "schedulerName": "default-scheduler", "securityContext": {},
@@ -538,8 +459,7 @@ mod tests {
                     "volumes": {"a": 1}, "tolerations": "x", "securityContext": 3,
                     "terminationGracePeriodSeconds": "30",
                     "dnsPolicy": "ClusterFirst", "restartPolicy": "Always",
-                    "schedulerName": "default-scheduler", "enableServiceLinks": true,
-                    "priority": 0, "preemptionPolicy": "PreemptLowerPriority"}}),
+                    "schedulerName": "default-scheduler", "enableServiceLinks": true}}),
             ),
             ("", "Pod", json!({"spec": "x"}), json!({"spec": "x"})),
             (

@@ -506,6 +506,13 @@ mod tests {
             p
         };
         create(&api, "/api/v1/namespaces/default/pods", pod("p1", None)).await;
+        // ServiceAccount admission: a pod's account must exist.
+        create(
+            &api,
+            "/api/v1/namespaces/default/serviceaccounts",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "other"}}),
+        )
+        .await;
         create(
             &api,
             "/api/v1/namespaces/default/pods",

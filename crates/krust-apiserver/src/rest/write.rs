@@ -2,10 +2,11 @@
 //! subresources: decoding, version conversion, strategies, defaulting, admission, validation,
 //! `dryRun`, optimistic concurrency, and the compare-and-swap write.
 
-use super::admission::{Allocation, allocate_service, namespace_lifecycle, release_dropped};
 use super::read::render_one;
+use super::service_allocation::{Allocation, allocate_service, release_dropped};
 use super::{Ctx, decode_object};
 use crate::ApiServer;
+use crate::admission::{Attributes, Operation};
 use crate::negotiate::{BodyFormat, body_format};
 use crate::object::{encode_for_storage, generate_name, semantically_equal};
 use crate::response::{self, ResponseBody};
@@ -277,14 +278,21 @@ pub(crate) async fn create_object(
         ));
     }
     defaults::apply_defaults(&info.group, &info.kind, &mut obj);
+    let attrs = Attributes {
+        info,
+        operation: Operation::Create,
+        namespace,
+        name: &name,
+        subresource: opts.subresource,
+    };
+    let chain = &server.state.admission;
+    chain.admit(server, &attrs, &mut obj, None).await?;
     strategy::normalize_secret(info, &mut obj);
     strategy::prepare_for_create(info, &mut obj);
     // Defaults again: reading a stored object back upstream defaults it on decode (e.g. the
     // empty `status.loadBalancer` of a Service whose status the strategy reset).
     defaults::apply_defaults(&info.group, &info.kind, &mut obj);
-    if let Some(ns) = namespace {
-        namespace_lifecycle(server, info, ns, &name).await?;
-    }
+    chain.validate(server, &attrs, &obj, None).await?;
     let alloc = &server.state.allocator;
     for _ in 0..RETRIES {
         if let Some(g) = &generate
@@ -405,6 +413,16 @@ pub(crate) async fn commit_update(
             new = n;
         }
     }
+    let namespace = krust_api::meta::namespace(old).to_string();
+    let attrs = Attributes {
+        info,
+        operation: Operation::Update,
+        namespace: (!namespace.is_empty()).then_some(namespace.as_str()),
+        name: &name,
+        subresource,
+    };
+    let chain = &server.state.admission;
+    chain.admit(server, &attrs, &mut new, Some(old)).await?;
     prepare_custom(info, &mut new);
     defaults::apply_defaults(&info.group, &info.kind, &mut new);
     strategy::normalize_secret(info, &mut new);
@@ -421,6 +439,10 @@ pub(crate) async fn commit_update(
     if !errs.is_empty() {
         taken.release(alloc);
         return Err(ApiError::invalid(info, &name, &errs));
+    }
+    if let Err(e) = chain.validate(server, &attrs, &new, Some(old)).await {
+        taken.release(alloc);
+        return Err(e);
     }
     record_update(info, Some(old), &mut new, opts.manager, subresource);
     if semantically_equal(&new, old) {

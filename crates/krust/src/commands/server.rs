@@ -200,6 +200,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         event_ttl: args.event_ttl,
         identity: Some(identity.clone()),
         cluster_cidr: args.cluster_cidr.clone(),
+        root_ca_pem: Some(pki.ca_cert_pem().to_string()),
         ..Default::default()
     };
     let started = krust_controllers::start(controller_client, &args.controllers, options);

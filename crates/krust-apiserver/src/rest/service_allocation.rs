@@ -1,48 +1,10 @@
-//! Built-in admission: NamespaceLifecycle (no objects in missing or terminating namespaces)
-//! and the Service allocations (cluster IPs and node ports) done on create and update.
+//! The Service allocations (cluster IPs and node ports) taken on create and update, and given
+//! back when a write fails or a Service drops them.
 
-use crate::ApiServer;
 use crate::allocator::{AllocError, ServiceAllocator, cluster_ips, node_ports};
-use crate::status::ApiError;
-use crate::watch_cache::decode_stored;
-use krust_api::{FieldError, ResourceInfo};
+use krust_api::FieldError;
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
-
-/// Refuses objects in a namespace that does not exist (404) or is terminating (403).
-pub(crate) async fn namespace_lifecycle(
-    server: &ApiServer,
-    info: &ResourceInfo,
-    namespace: &str,
-    name: &str,
-) -> Result<(), ApiError> {
-    if !info.namespaced {
-        return Ok(());
-    }
-    let key = format!("/registry/core/namespaces/{namespace}");
-    let ns = server.state.backend.get(&key).await?;
-    let Some(ns) = ns.as_ref().and_then(decode_stored) else {
-        return Err(ApiError::not_found_resource("", "namespaces", namespace));
-    };
-    if krust_api::meta::is_deleting(&ns) {
-        let mut e = ApiError::forbidden(
-            info,
-            name,
-            &format!(
-                "unable to create new content in namespace {namespace} because it is being terminated"
-            ),
-        );
-        if let Some(d) = e.details.as_mut() {
-            d["causes"] = json!([{
-                "reason": "NamespaceTerminating",
-                "message": format!("namespace {namespace} is being terminated"),
-                "field": "metadata.namespace",
-            }]);
-        }
-        return Err(e);
-    }
-    Ok(())
-}
 
 /// What a write newly took from the allocator (given back if the write fails).
 #[derive(Debug, Default)]
