@@ -183,10 +183,37 @@ fn bump_generation(new: &mut Value, old: &Value) {
     }
 }
 
+/// Metadata a write to `status` may change on a built-in kind (upstream's status strategies
+/// keep everything in the body's metadata but what the system owns).
+const STATUS_WRITABLE_META: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+
 /// The object after a write to its `status` subresource: the stored object with the body's
-/// status (everything else in the body is ignored).
-pub fn status_update(body: &Value, old: &Value) -> Value {
+/// status and, for built-in kinds, the body's labels, annotations, finalizers and owner
+/// references (a custom resource's status write changes its status only, and a Pod's status
+/// write keeps its owner references, as upstream). Everything else in the body is ignored.
+pub fn status_update(info: &ResourceInfo, body: &Value, old: &Value) -> Value {
     let mut new = old.clone();
+    let is_pod = info.group.is_empty() && info.kind == "Pod";
+    if info.custom.is_none()
+        && let (Some(meta), Some(body_meta)) = (
+            new.get_mut("metadata").and_then(Value::as_object_mut),
+            body.get("metadata").and_then(Value::as_object),
+        )
+    {
+        for key in STATUS_WRITABLE_META {
+            if is_pod && *key == "ownerReferences" {
+                continue;
+            }
+            match body_meta.get(*key) {
+                Some(v) if !v.is_null() => {
+                    meta.insert(key.to_string(), v.clone());
+                }
+                _ => {
+                    meta.remove(*key);
+                }
+            }
+        }
+    }
     if let Some(map) = new.as_object_mut() {
         match body.get("status") {
             Some(s) => {
@@ -273,11 +300,15 @@ mod tests {
         prepare_for_update(&d, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 2);
         let s = status_update(
-            &json!({"spec": {"replicas": 100}, "status": {"replicas": 3}}),
+            &d,
+            &json!({"spec": {"replicas": 100}, "status": {"replicas": 3},
+                "metadata": {"annotations": {"a": "b"}, "uid": "other"}}),
             &old,
         );
         assert_eq!(s["spec"]["replicas"], 1);
         assert_eq!(s["status"]["replicas"], 3);
+        assert_eq!(s["metadata"]["annotations"]["a"], "b");
+        assert_eq!(s["metadata"]["uid"], old["metadata"]["uid"]);
     }
 
     #[test]

@@ -432,6 +432,17 @@ impl WatchCache {
             .next()
     }
 
+    /// How many objects under `prefix` have keys after `after`.
+    pub fn count_after(&self, resource: &str, prefix: &str, after: &str) -> usize {
+        use std::ops::Bound;
+        let state = self.state(resource);
+        let st = lock(&state);
+        st.objects
+            .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .count()
+    }
+
     /// One object.
     pub fn get(&self, resource: &str, key: &str) -> (Option<Arc<Value>>, Revision) {
         let state = self.state(resource);

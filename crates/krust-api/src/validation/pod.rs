@@ -188,6 +188,7 @@ pub(crate) fn validate_pod_spec(
         }
     }
     validate_tolerations(errs, spec, path);
+    validate_sysctls(errs, spec, &path.child("securityContext").child("sysctls"));
     let pcn = str_or_empty(errs, spec, "priorityClassName", path);
     if !pcn.is_empty() {
         invalid_each(
@@ -201,6 +202,40 @@ pub(crate) fn validate_pod_spec(
 }
 
 /// `NotSupported` unless `v` is one of `valid` (an empty value counts as defaulted).
+/// Upstream's sysctl name syntax (`kernel.shm_rmid_forced`, `net/ipv4/ip_forward`).
+const SYSCTL_REGEX: &str =
+    r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$";
+const SYSCTL_MAX_LENGTH: usize = 253;
+
+/// `spec.securityContext.sysctls`: names present, well formed and unique.
+fn validate_sysctls(errs: &mut Errs, spec: &Value, path: &Path) {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(SYSCTL_REGEX).ok());
+    let Some(list) = spec
+        .get("securityContext")
+        .and_then(|s| s.get("sysctls"))
+        .and_then(Value::as_array)
+    else {
+        return;
+    };
+    let mut seen = HashSet::new();
+    for (i, s) in list.iter().enumerate() {
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        let at = path.index(i).child("name");
+        if name.is_empty() {
+            errs.push(FieldError::required(at.as_str(), ""));
+        } else if name.len() > SYSCTL_MAX_LENGTH || !re.as_ref().is_some_and(|r| r.is_match(name)) {
+            errs.push(FieldError::invalid(
+                at.as_str(),
+                Value::from(name),
+                format!("must have at most {SYSCTL_MAX_LENGTH} characters and match regex {SYSCTL_REGEX}"),
+            ));
+        } else if !seen.insert(name.to_string()) {
+            errs.push(FieldError::duplicate(at.as_str(), Value::from(name)));
+        }
+    }
+}
+
 fn not_supported_unless(errs: &mut Errs, path: &Path, v: &str, valid: &[&str]) {
     if !v.is_empty() && !valid.contains(&v) {
         errs.push(FieldError::not_supported(path, Value::from(v), valid));

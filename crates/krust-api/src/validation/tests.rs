@@ -2090,3 +2090,38 @@ fn never_panics_on_wrong_types() {
         }
     }
 }
+
+#[test]
+fn pod_sysctls_are_named_as_upstream_requires() {
+    let pod = |sysctls: Value| {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "d"},
+            "spec": {"containers": [{"name": "c", "image": "i", "imagePullPolicy": "Always",
+                "terminationMessagePolicy": "File"}],
+                "restartPolicy": "Always", "dnsPolicy": "ClusterFirst",
+                "securityContext": {"sysctls": sysctls}}})
+    };
+    let errs = crate::validation::validate(
+        "",
+        "Pod",
+        true,
+        &pod(json!([
+            {"name": "kernel.shm_rmid_forced", "value": "0"},
+            {"name": "net/ipv4/ip_forward", "value": "1"},
+            {"name": "Bad_Name!", "value": "1"},
+            {"name": "kernel.shm_rmid_forced", "value": "1"},
+            {"name": "", "value": "1"}
+        ])),
+        None,
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(text.len(), 3, "{text:?}");
+    assert!(text[0].starts_with("spec.securityContext.sysctls[2].name: Invalid value: \"Bad_Name!\": must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*"), "{text:?}");
+    assert!(
+        text[1].starts_with("spec.securityContext.sysctls[3].name: Duplicate value"),
+        "{text:?}"
+    );
+    assert!(
+        text[2].starts_with("spec.securityContext.sysctls[4].name: Required value"),
+        "{text:?}"
+    );
+}

@@ -146,6 +146,8 @@ pub(crate) struct Listed {
     pub items: Vec<Arc<Value>>,
     pub revision: i64,
     pub continue_token: Option<String>,
+    /// The storage key of the last item of a truncated page.
+    pub last_key: Option<String>,
 }
 
 /// Reads a page from storage, filtering, until `limit` matching items are found.
@@ -193,6 +195,7 @@ async fn list_from_storage(
                 return Ok(Listed {
                     items,
                     revision: page.revision,
+                    last_key: token.as_ref().map(|_| kv.key.clone()),
                     continue_token: token,
                 });
             }
@@ -202,6 +205,7 @@ async fn list_from_storage(
                 items,
                 revision: page.revision,
                 continue_token: None,
+                last_key: None,
             });
         }
         start_after = page.kvs.last().map(|kv| kv.key.clone());
@@ -281,6 +285,7 @@ pub(crate) async fn list_objects(
         items,
         revision,
         continue_token: None,
+        last_key: None,
     })
 }
 
@@ -293,6 +298,18 @@ pub(crate) async fn list(
     let mut meta = json!({"resourceVersion": listed.revision.to_string()});
     if let Some(t) = &listed.continue_token {
         meta["continue"] = json!(t);
+        // As upstream: how many objects follow this page, when no selector filters them.
+        if filter.labels.is_empty()
+            && filter.fields.is_empty()
+            && let Some(last) = &listed.last_key
+        {
+            let prefix = ctx.info.namespace_prefix(ctx.namespace());
+            let remaining = server
+                .state
+                .cache
+                .count_after(&ctx.cache_resource(), &prefix, last);
+            meta["remainingItemCount"] = json!(remaining);
+        }
     }
     let body = match ctx.output {
         Output::Table { v1beta1 } => table(

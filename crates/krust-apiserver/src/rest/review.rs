@@ -41,6 +41,16 @@ pub(crate) async fn create(
     body: &[u8],
     content_type: Option<&str>,
 ) -> Result<Response<ResponseBody>, ApiError> {
+    if let crate::negotiate::Output::Table { .. } = ctx.output {
+        return Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            format!(
+                "the resource {} does not support being converted to a Table",
+                ctx.info.qualified_resource()
+            ),
+        ));
+    }
     let format = super::object_format(content_type)?;
     let mut obj = decode_object(body, format)?;
     super::write::check_types(&ctx.info, &ctx.info.version, &obj)?;

@@ -403,7 +403,7 @@ pub(crate) async fn commit_update(
     check_types(info, &info.storage_version, &new)?;
     match mode {
         Mode::Main => strategy::prepare_for_update(info, &mut new, old),
-        Mode::Status => new = strategy::status_update(&new, old),
+        Mode::Status => new = strategy::status_update(info, &new, old),
         Mode::Finalize => {
             let mut n = old.clone();
             let fins = krust_api::meta::get_path(&new, &["spec", "finalizers"])
