@@ -35,6 +35,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "Rust is not installed: install it with rustup (https://rustup.rs), then re-run." >&2
   exit 1
 fi
+if ! cargo machete --version >/dev/null 2>&1; then
+  cargo install --locked cargo-machete
+fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs dependencies, checks formatting and lints,
+# The whole test suite, as CI runs it: installs dependencies, checks formatting, unused
+# dependencies (cargo-machete) and lints,
 # builds once, and runs every test (unit and end-to-end, against the real binary and kubectl)
 # with cargo-nextest.
 set -euo pipefail
@@ -10,6 +11,8 @@ else
   sudo scripts/install-deps.sh
 fi
 cargo fmt --all -- --check
+# No dependency entry that nothing uses.
+cargo machete
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --locked --bins
 cargo nextest run --workspace --locked --no-fail-fast

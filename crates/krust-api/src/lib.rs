@@ -3,7 +3,8 @@
 //! server-side defaulting and validation, Table columns, and label and field selectors.
 //!
 //! Objects are handled as `serde_json::Value` so that built-in kinds and custom resources share
-//! one code path; typed checks use `k8s-openapi` where a kind has a type.
+//! one code path; [`typecheck`] checks their JSON types against the served OpenAPI
+//! definitions as upstream's typed decoding does.
 
 pub mod conversion;
 pub mod defaults;
