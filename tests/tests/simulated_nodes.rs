@@ -65,6 +65,17 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        // A clean stop first: the agent removes the `unreachable` route of its simulated range.
+        let _ = std::process::Command::new("kill")
+            .args(["-s", "TERM", "--", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
@@ -210,6 +221,19 @@ fn simulated_nodes_run_pods() {
         started.elapsed()
     );
     assert!(!s.kubectl(&["get", "pod", "x"]).status.success());
+
+    // The simulated range is covered by an `unreachable` route while the agent runs, and the
+    // route goes with a clean stop.
+    let route = || {
+        let out = std::process::Command::new("ip")
+            .args(["route", "show", "10.64.0.0/11"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(route().contains("unreachable 10.64.0.0/11"), "{}", route());
+    drop(agent);
+    assert!(!route().contains("unreachable"), "{}", route());
 }
 
 #[test]

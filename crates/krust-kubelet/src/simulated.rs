@@ -33,7 +33,7 @@ pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 pub enum Error {
     #[error("invalid node capacity {spec:?}: {reason}")]
     InvalidCapacity { spec: String, reason: String },
-    #[error("invalid IPv4 CIDR {0:?} (expected e.g. 10.128.0.0/9)")]
+    #[error("invalid IPv4 CIDR {0:?} (expected e.g. 10.64.0.0/11)")]
     InvalidCidr(String),
     #[error("{count} simulated nodes do not fit: there are only {available} {why}")]
     TooManyNodes {
@@ -193,7 +193,7 @@ impl Default for SimConfig {
             count: 1,
             name_prefix: "sim-node".into(),
             capacity: NodeCapacity::default(),
-            pod_cidr_base: "10.128.0.0/9".into(),
+            pod_cidr_base: "10.64.0.0/11".into(),
             max_in_flight: 32,
             lease_renew_interval: Duration::from_secs(10),
             lease_duration_seconds: 40,

@@ -207,8 +207,10 @@ pub struct AgentArgs {
     /// Simulated nodes are named `<prefix>-0`, `<prefix>-1`, …
     #[arg(long, default_value = "sim-node")]
     pub node_name_prefix: String,
-    /// Range the simulated nodes' podCIDRs (one /24 each, by index) are carved from.
-    #[arg(long, default_value = "10.128.0.0/9")]
+    /// Range the simulated nodes' podCIDRs (one /24 each, by index) are carved from (8,192
+    /// nodes by default). Refused when it overlaps an address, route or DNS server of this
+    /// host; an `unreachable` route covers it while the agent runs.
+    #[arg(long, default_value = "10.64.0.0/11")]
     pub simulated_pod_cidr: String,
     /// Where the agent's state lives (unused by simulated nodes).
     #[arg(long, default_value = "/var/lib/krust")]

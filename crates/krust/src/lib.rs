@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod host_network;
 pub mod in_process;
 pub mod kubeconfig;
 pub mod kubelet_tls;

@@ -96,6 +96,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
                 ..SimConfig::default()
             };
             config.validate()?;
+            crate::host_network::refuse_host_overlap(
+                "--simulated-pod-cidr",
+                &args.simulated_pod_cidr,
+                &[],
+            )?;
             Some(config)
         }
         None => None,
@@ -138,11 +143,21 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             prefix = %config.name_prefix,
             "krust agent joined; running simulated nodes"
         );
-        let nodes = SimulatedNodes::new(client, config);
-        tokio::select! {
-            _ = nodes.run() => bail!("the simulated nodes stopped"),
-            _ = shutdown_signal() => tracing::info!("shutting down"),
+        // Packets to the simulated pods' addresses die here instead of leaving the host.
+        let range = args.simulated_pod_cidr.as_str();
+        if let Err(e) = krust_kubelet::network::add_unreachable_route(range) {
+            tracing::warn!(cidr = %range, error = %e, "could not add the unreachable route");
         }
+        let nodes = SimulatedNodes::new(client, config);
+        let stopped = tokio::select! {
+            _ = nodes.run() => true,
+            _ = shutdown_signal() => false,
+        };
+        krust_kubelet::network::remove_unreachable_route(range);
+        if stopped {
+            bail!("the simulated nodes stopped");
+        }
+        tracing::info!("shutting down");
         return Ok(());
     }
     let node = &args.node;

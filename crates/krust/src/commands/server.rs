@@ -107,6 +107,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--service-cidr {:?} is not an IPv4 CIDR", args.service_cidr))?;
     Ipv4Net::parse(&args.cluster_cidr)
         .with_context(|| format!("--cluster-cidr {:?} is not an IPv4 CIDR", args.cluster_cidr))?;
+    let own = [args.node.cni_bridge.as_str()];
+    crate::host_network::refuse_host_overlap("--service-cidr", &args.service_cidr, &own)?;
+    crate::host_network::refuse_host_overlap("--cluster-cidr", &args.cluster_cidr, &own)?;
     let node_port_range = parse_port_range(&args.service_node_port_range)?;
     let advertise = args
         .advertise_address
