@@ -162,6 +162,16 @@ fn server_side_apply_conflicts_force_and_diff() {
         "{}",
         String::from_utf8_lossy(&same.stderr)
     );
+    // Also the client-side diff of the unchanged manifest (its patch sets `annotations: {}`,
+    // which leaves nothing behind, as upstream's typed ObjectMeta does).
+    let same = s.kubectl_input(&["diff", "-f", "-"], Some(WEB_V2));
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&same.stdout),
+        String::from_utf8_lossy(&same.stderr)
+    );
     let changed = s.kubectl_input(
         &["diff", "-f", "-"],
         Some(&WEB_V2.replace("replicas: 3", "replicas: 4")),

@@ -54,6 +54,26 @@ pub fn set_path(obj: &mut Value, path: &[&str], value: Value) -> bool {
     }
 }
 
+/// Drops empty `labels`, `annotations`, `finalizers` and `ownerReferences` (and nulls) from
+/// `metadata`, as a round trip through upstream's typed ObjectMeta (`omitempty`) does: a
+/// patch that sets `annotations: {}` leaves no `annotations` behind.
+pub fn drop_empty_metadata(obj: &mut Value) {
+    let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
+        let empty = match meta.get(key) {
+            Some(Value::Null) => true,
+            Some(Value::Object(m)) => m.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            meta.remove(key);
+        }
+    }
+}
+
 /// Sets `key` in `map` when it is absent or null.
 pub fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     match map.get(key) {

@@ -287,6 +287,7 @@ pub(crate) async fn create_object(
     };
     let chain = &server.state.admission;
     chain.admit(server, &attrs, &mut obj, None).await?;
+    krust_api::meta::drop_empty_metadata(&mut obj);
     strategy::normalize_secret(info, &mut obj);
     strategy::prepare_for_create(info, &mut obj);
     // Defaults again: reading a stored object back upstream defaults it on decode (e.g. the
@@ -423,6 +424,7 @@ pub(crate) async fn commit_update(
     };
     let chain = &server.state.admission;
     chain.admit(server, &attrs, &mut new, Some(old)).await?;
+    krust_api::meta::drop_empty_metadata(&mut new);
     prepare_custom(info, &mut new);
     defaults::apply_defaults(&info.group, &info.kind, &mut new);
     strategy::normalize_secret(info, &mut new);
