@@ -83,7 +83,9 @@ async fn wrong_types_get_400_on_every_write_path_and_nothing_is_stored() {
     let ns: Value = serde_json::from_str(&s.ok(&["get", "ns", "x", "-o", "json"]))
         .unwrap_or_else(|e| panic!("{e}"));
     let mut bad = ns.clone();
-    bad["status"] = json!("oops");
+    if let Some(m) = bad.as_object_mut() {
+        m.insert("status".into(), json!("oops"));
+    }
     bad_request(
         "namespace status",
         raw(&c, "PUT", "/api/v1/namespaces/x/status", json, bad).await,
@@ -234,7 +236,9 @@ async fn wrong_types_get_400_on_every_write_path_and_nothing_is_stored() {
     );
     let mut put: Value = serde_json::from_str(&s.ok(&["get", "deploy", "web", "-o", "json"]))
         .unwrap_or_else(|e| panic!("{e}"));
-    put["spec"]["paused"] = json!("yes");
+    if let Some(spec) = put.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("paused".into(), json!("yes"));
+    }
     bad_request(
         "update",
         raw(&c, "PUT", dep, json, put).await,

@@ -155,16 +155,7 @@ pub fn get_dotted<'a>(obj: &'a Value, dotted: &str) -> Option<&'a Value> {
 /// Writes a `.a.b.c` style JSON path, creating objects on the way.
 pub fn set_dotted(obj: &mut Value, dotted: &str, value: Value) -> bool {
     let parts: Vec<&str> = dotted.trim_start_matches('.').split('.').collect();
-    let Some((last, parents)) = parts.split_last() else {
-        return false;
-    };
-    match object_at(obj, parents) {
-        Some(map) => {
-            map.insert(last.to_string(), value);
-            true
-        }
-        None => false,
-    }
+    set_path(obj, &parts, value)
 }
 
 #[cfg(test)]

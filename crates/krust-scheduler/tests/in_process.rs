@@ -60,8 +60,10 @@ fn pod(name: &str, cpu: &str, priority: Option<i32>, node: Option<&str>) -> Pod 
     });
     // Priority admission resolves a class into `spec.priority` (a value given directly is
     // refused): priority N comes from the class `prio-N` the test creates.
-    if let Some(prio) = priority.filter(|p| *p != 0) {
-        p["spec"]["priorityClassName"] = json!(format!("prio-{prio}"));
+    if let Some(prio) = priority.filter(|p| *p != 0)
+        && let Some(spec) = p.get_mut("spec").and_then(|s| s.as_object_mut())
+    {
+        spec.insert("priorityClassName".into(), json!(format!("prio-{prio}")));
     }
     if let Some(n) = node {
         p["spec"]["nodeName"] = json!(n);

@@ -308,7 +308,7 @@ pub(crate) async fn list(
                 .state
                 .cache
                 .count_after(&ctx.cache_resource(), &prefix, last);
-            meta["remainingItemCount"] = json!(remaining);
+            krust_api::meta::set_path(&mut meta, &["remainingItemCount"], json!(remaining));
         }
     }
     let body = match ctx.output {
