@@ -24,7 +24,6 @@ OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "krust-api", "src"
 # Groups whose schemas krust does not serve (kept out to save space).
 SKIP_PREFIXES = (
     "io.k8s.api.resource.",
-    "io.k8s.api.flowcontrol.",
     "io.k8s.api.storagemigration.",
     "io.k8s.api.apiserverinternal.",
 )

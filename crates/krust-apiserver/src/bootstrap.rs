@@ -29,6 +29,7 @@ async fn create_if_missing(
         dry_run: false,
         manager: Some("kube-apiserver"),
         subresource: None,
+        user: None,
     };
     match create_object(server, &info, namespace, obj, &opts).await {
         Ok(_) => Ok(()),

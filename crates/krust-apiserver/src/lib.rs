@@ -23,7 +23,7 @@ pub mod request_info;
 pub mod rest;
 pub mod service_account_token;
 pub mod status;
-pub mod strategy;
+pub(crate) mod strategy;
 pub mod tls_verify;
 pub mod watch_cache;
 

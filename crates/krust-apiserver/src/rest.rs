@@ -8,7 +8,7 @@ mod proxy;
 mod read;
 mod review;
 mod scale;
-mod service_allocation;
+
 mod table;
 mod token;
 mod watch;
@@ -388,13 +388,25 @@ where
             )
             .await
         }
+        (&Method::PUT, true, Some("approval")) if has_extra(&ctx.info, "approval") => {
+            let body = read_body(body, limit).await?;
+            write::update(
+                server,
+                &mut ctx,
+                &body,
+                content_type.as_deref(),
+                write::Mode::Approval,
+            )
+            .await
+        }
         (&Method::PUT, true, Some("scale")) if ctx.info.subresources.scale.is_some() => {
             let body = read_body(body, limit).await?;
             scale::update(server, &mut ctx, &body, content_type.as_deref()).await
         }
-        (&Method::PATCH, true, None | Some("status" | "scale")) => {
+        (&Method::PATCH, true, None | Some("status" | "scale" | "approval")) => {
             let ok = match sub.as_deref() {
                 Some("status") => ctx.info.subresources.status,
+                Some("approval") => has_extra(&ctx.info, "approval"),
                 Some("scale") => ctx.info.subresources.scale.is_some(),
                 _ => true,
             };
@@ -415,6 +427,10 @@ where
         (_, _, Some(s)) if !known_subresource(&ctx.info, s) => Err(ApiError::not_found_path()),
         (m, _, _) => Err(ApiError::method_not_allowed(m.as_str(), &ctx.info.kind)),
     }
+}
+
+fn has_extra(info: &ResourceInfo, sub: &str) -> bool {
+    info.subresources.extra.iter().any(|e| e == sub)
 }
 
 fn known_subresource(info: &ResourceInfo, s: &str) -> bool {

@@ -1,11 +1,138 @@
-//! Per-kind create and update strategies (upstream's `PrepareForCreate`/`PrepareForUpdate` and
-//! `BeforeCreate`/`BeforeUpdate`): system metadata, status resets, generation bumps, and the
-//! rules of the `status` subresource.
+//! Per-kind behaviour of writes and deletes (upstream's REST strategies): canonical forms,
+//! `PrepareForCreate`/`PrepareForUpdate` (system metadata, status resets, generation bumps),
+//! the rules of the `status` subresource, validation, resource allocation (a Service's cluster
+//! IPs and node ports) and its release, and graceful deletion.
+//!
+//! Every resource has exactly one [`Strategy`], found by [`of`] from its registry entry; the
+//! REST handlers call only the trait. Defaulting (the scheme's `SetDefaults_*`) and table
+//! printing stay keyed by kind in `krust-api`, as upstream keeps them in the scheme and the
+//! printers rather than in the strategies.
 
+mod crd;
+mod csr;
+mod custom;
+mod namespace;
+mod pod;
+mod secret;
+mod service;
+mod volume;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use service::Allocation;
+
+use crate::Identity;
+use crate::allocator::ServiceAllocator;
 use crate::object::new_uid;
-use krust_api::ResourceInfo;
+use crate::status::ApiError;
 use krust_api::meta::get_path;
+use krust_api::{FieldError, ResourceInfo, validation};
 use serde_json::{Map, Value, json};
+
+/// How one kind is written and deleted. Every method has the behaviour of upstream's generic
+/// registry; a kind overrides what its upstream strategy changes.
+pub(crate) trait Strategy: Send + Sync {
+    /// Brings a decoded object to its canonical form before anything else looks at it (a
+    /// Secret's `stringData` folded into `data`; a custom resource pruned and defaulted by
+    /// its schema).
+    fn canonicalize(&self, _info: &ResourceInfo, _obj: &mut Value) {}
+
+    /// Upstream's `PrepareForCreate`: system metadata filled, fields clients may not set reset.
+    fn prepare_for_create(&self, info: &ResourceInfo, obj: &mut Value, _user: Option<&Identity>) {
+        prepare_metadata_for_create(info, obj);
+        if info.subresources.status
+            && let Some(map) = obj.as_object_mut()
+        {
+            map.remove("status");
+        }
+    }
+
+    /// Upstream's `PrepareForUpdate` of the main resource: what an update may not change is
+    /// carried over, `generation` bumped on spec changes.
+    fn prepare_for_update(&self, info: &ResourceInfo, new: &mut Value, old: &Value) {
+        prepare_for_update(info, new, old);
+    }
+
+    /// The object after a write to the `status` subresource.
+    fn status_update(&self, _info: &ResourceInfo, body: &Value, old: &Value) -> Value {
+        status_update(body, old, STATUS_WRITABLE_META)
+    }
+
+    /// The object after a write to the `approval` subresource (kinds that have one).
+    fn approval_update(&self, _info: &ResourceInfo, _body: &Value, old: &Value) -> Value {
+        old.clone()
+    }
+
+    /// Every validation error of a storage-version object on create (`old` = None) or update.
+    fn validate(&self, info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        validation::validate(&info.group, &info.kind, info.namespaced, obj, old)
+    }
+
+    /// Takes what the object needs from the allocator (given back by the caller when the
+    /// write fails).
+    fn allocate(
+        &self,
+        _alloc: &ServiceAllocator,
+        _obj: &mut Value,
+        _old: Option<&Value>,
+    ) -> Result<Allocation, Vec<FieldError>> {
+        Ok(Allocation::default())
+    }
+
+    /// After a committed update: gives back what `old` held and `new` no longer does.
+    fn release_dropped(&self, _alloc: &ServiceAllocator, _old: &Value, _new: &Value) {}
+
+    /// After a committed delete: gives back everything the object held.
+    fn release(&self, _alloc: &ServiceAllocator, _obj: &Value) {}
+
+    /// Refuses deletes the kind never allows (the `default` namespace...).
+    fn check_delete(&self, _info: &ResourceInfo, _name: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// The grace period a delete gets (`requested`: the DeleteOptions'); 0 deletes at once
+    /// unless finalizers or [`Strategy::pending_finalization`] keep the object.
+    fn deletion_grace(&self, _obj: &Value, _requested: Option<i64>) -> i64 {
+        0
+    }
+
+    /// Whether a kind-specific finalization keeps the object after a delete (a Namespace's
+    /// `spec.finalizers`).
+    fn pending_finalization(&self, _obj: &Value) -> bool {
+        false
+    }
+
+    /// Changes made to an object whose deletion has begun (a Namespace turns `Terminating`).
+    fn mark_deleting(&self, _obj: &mut Value) {}
+
+    /// Whether an immediate delete answers with the deleted object rather than a `Status`.
+    fn delete_returns_object(&self) -> bool {
+        false
+    }
+}
+
+/// The strategy of kinds without behaviour of their own.
+struct Generic;
+
+impl Strategy for Generic {}
+
+/// The strategy of one resource.
+pub(crate) fn of(info: &ResourceInfo) -> &'static dyn Strategy {
+    if info.custom.is_some() {
+        return &custom::CustomResource;
+    }
+    match (info.group.as_str(), info.kind.as_str()) {
+        ("", "Namespace") => &namespace::NamespaceStrategy,
+        ("", "Pod") => &pod::PodStrategy,
+        ("", "Service") => &service::ServiceStrategy,
+        ("", "Secret") => &secret::SecretStrategy,
+        ("", "PersistentVolume" | "PersistentVolumeClaim") => &volume::VolumeStrategy,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => &crd::CrdStrategy,
+        ("certificates.k8s.io", "CertificateSigningRequest") => &csr::CsrStrategy,
+        _ => &Generic,
+    }
+}
 
 const SYSTEM_META_ON_CREATE: &[&str] = &[
     "deletionTimestamp",
@@ -15,8 +142,8 @@ const SYSTEM_META_ON_CREATE: &[&str] = &[
     "generation",
 ];
 
-/// Fills system metadata and resets fields clients may not set on create.
-pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
+/// Fills the system metadata of a new object: uid, creation time, generation.
+fn prepare_metadata_for_create(info: &ResourceInfo, obj: &mut Value) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in SYSTEM_META_ON_CREATE {
             meta.remove(*k);
@@ -33,83 +160,11 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value) {
             meta.remove("namespace");
         }
     }
-    let Some(map) = obj.as_object_mut() else {
-        return;
-    };
-    match (info.group.as_str(), info.kind.as_str()) {
-        ("", "Namespace") => {
-            map.insert("status".into(), json!({"phase": "Active"}));
-            let spec = map.entry("spec").or_insert_with(|| json!({}));
-            if let Some(spec) = spec.as_object_mut() {
-                spec.insert("finalizers".into(), json!(["kubernetes"]));
-            }
-        }
-        ("", "Pod") => {
-            let qos = qos_class(map.get("spec"));
-            let keep_static = map.get("status").and_then(|s| s.get("phase")).is_some();
-            if !keep_static {
-                map.insert(
-                    "status".into(),
-                    json!({"phase": "Pending", "qosClass": qos}),
-                );
-            } else if let Some(s) = map.get_mut("status").and_then(Value::as_object_mut) {
-                s.insert("qosClass".into(), json!(qos));
-            }
-        }
-        ("", "PersistentVolume") | ("", "PersistentVolumeClaim") => {
-            map.insert("status".into(), json!({"phase": "Pending"}));
-        }
-        ("", "Node") => {}
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            map.remove("status");
-            if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-                let fins = meta.entry("finalizers").or_insert_with(|| json!([]));
-                if let Some(list) = fins.as_array_mut()
-                    && !list.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER)
-                {
-                    list.push(json!(crate::crd::CLEANUP_FINALIZER));
-                }
-            }
-        }
-        _ if info.subresources.status => {
-            map.remove("status");
-        }
-        _ => {}
-    }
 }
 
-/// Folds a Secret's write-only `stringData` into `data` (base64), as upstream does on write.
-pub fn normalize_secret(info: &ResourceInfo, obj: &mut Value) {
-    use base64::Engine;
-    if !(info.group.is_empty() && info.kind == "Secret") {
-        return;
-    }
-    let Some(map) = obj.as_object_mut() else {
-        return;
-    };
-    let Some(Value::Object(string_data)) = map.remove("stringData") else {
-        return;
-    };
-    let data = map.entry("data").or_insert_with(|| json!({}));
-    if data.is_null() {
-        *data = json!({});
-    }
-    if let Some(data) = data.as_object_mut() {
-        for (k, v) in string_data {
-            let text = match v {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            data.insert(
-                k,
-                Value::String(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())),
-            );
-        }
-    }
-}
-
-/// Carries over what an update may not change and bumps `generation` on spec changes.
-pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
+/// The generic `PrepareForUpdate`: carries over what an update may not change, keeps the
+/// stored status of kinds with a status subresource, and bumps `generation` on spec changes.
+fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in [
@@ -136,29 +191,26 @@ pub fn prepare_for_update(info: &ResourceInfo, new: &mut Value, old: &Value) {
         }
         meta.remove("selfLink");
     }
-    let Some(map) = new.as_object_mut() else {
-        return;
-    };
     if info.subresources.status {
-        match old.get("status") {
-            Some(s) => {
-                map.insert("status".into(), s.clone());
-            }
-            None => {
-                map.remove("status");
-            }
-        }
-    }
-    if (info.group.as_str(), info.kind.as_str()) == ("", "Namespace")
-        && let Some(f) = get_path(old, &["spec", "finalizers"]).cloned()
-    {
-        let spec = map.entry("spec").or_insert_with(|| json!({}));
-        if let Some(spec) = spec.as_object_mut() {
-            spec.insert("finalizers".into(), f);
-        }
+        keep_field(new, old, "status");
     }
     if info.tracks_generation && spec_changed(new, old) {
         bump_generation(new, old);
+    }
+}
+
+/// Sets `new[field]` to `old[field]` (removing it when `old` has none).
+fn keep_field(new: &mut Value, old: &Value, field: &str) {
+    let Some(map) = new.as_object_mut() else {
+        return;
+    };
+    match old.get(field) {
+        Some(s) => {
+            map.insert(field.into(), s.clone());
+        }
+        None => {
+            map.remove(field);
+        }
     }
 }
 
@@ -188,22 +240,15 @@ fn bump_generation(new: &mut Value, old: &Value) {
 const STATUS_WRITABLE_META: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
 
 /// The object after a write to its `status` subresource: the stored object with the body's
-/// status and, for built-in kinds, the body's labels, annotations, finalizers and owner
-/// references (a custom resource's status write changes its status only, and a Pod's status
-/// write keeps its owner references, as upstream). Everything else in the body is ignored.
-pub fn status_update(info: &ResourceInfo, body: &Value, old: &Value) -> Value {
+/// status and the body's values of the `writable` metadata fields. Everything else in the
+/// body is ignored.
+fn status_update(body: &Value, old: &Value, writable: &[&str]) -> Value {
     let mut new = old.clone();
-    let is_pod = info.group.is_empty() && info.kind == "Pod";
-    if info.custom.is_none()
-        && let (Some(meta), Some(body_meta)) = (
-            new.get_mut("metadata").and_then(Value::as_object_mut),
-            body.get("metadata").and_then(Value::as_object),
-        )
-    {
-        for key in STATUS_WRITABLE_META {
-            if is_pod && *key == "ownerReferences" {
-                continue;
-            }
+    if let (Some(meta), Some(body_meta)) = (
+        new.get_mut("metadata").and_then(Value::as_object_mut),
+        body.get("metadata").and_then(Value::as_object),
+    ) {
+        for key in writable {
             match body_meta.get(*key) {
                 Some(v) if !v.is_null() => {
                     meta.insert(key.to_string(), v.clone());
@@ -214,16 +259,7 @@ pub fn status_update(info: &ResourceInfo, body: &Value, old: &Value) -> Value {
             }
         }
     }
-    if let Some(map) = new.as_object_mut() {
-        match body.get("status") {
-            Some(s) => {
-                map.insert("status".into(), s.clone());
-            }
-            None => {
-                map.remove("status");
-            }
-        }
-    }
+    keep_field(&mut new, body, "status");
     if let (Some(meta), Some(rv)) = (
         new.get_mut("metadata").and_then(Value::as_object_mut),
         get_path(body, &["metadata", "resourceVersion"]).cloned(),
@@ -231,103 +267,4 @@ pub fn status_update(info: &ResourceInfo, body: &Value, old: &Value) -> Value {
         meta.insert("resourceVersion".into(), rv);
     }
     new
-}
-
-fn has_quantity(res: Option<&Value>, kind: &str, name: &str) -> bool {
-    res.and_then(|r| r.get(kind))
-        .and_then(|m| m.get(name))
-        .is_some_and(|q| !q.is_null())
-}
-
-/// The pod's QoS class from its containers' requests and limits.
-pub fn qos_class(spec: Option<&Value>) -> &'static str {
-    let containers: Vec<&Value> = ["containers", "initContainers"]
-        .iter()
-        .filter_map(|k| spec.and_then(|s| s.get(*k)).and_then(Value::as_array))
-        .flatten()
-        .collect();
-    let mut any = false;
-    let mut guaranteed = true;
-    for c in &containers {
-        let res = c.get("resources");
-        for name in ["cpu", "memory"] {
-            let req = has_quantity(res, "requests", name);
-            let lim = has_quantity(res, "limits", name);
-            any |= req || lim;
-            if !lim {
-                guaranteed = false;
-            } else if req {
-                let r = res.and_then(|r| r["requests"].get(name));
-                let l = res.and_then(|r| r["limits"].get(name));
-                if r != l {
-                    guaranteed = false;
-                }
-            }
-        }
-    }
-    if !any {
-        "BestEffort"
-    } else if guaranteed && !containers.is_empty() {
-        "Guaranteed"
-    } else {
-        "Burstable"
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use krust_api::Registry;
-
-    #[test]
-    fn create_and_update() {
-        let r = Registry::builtin();
-        let d = r.get("apps", "v1", "deployments").unwrap();
-        let mut obj = json!({"metadata": {"name": "web", "resourceVersion": "9", "generation": 7},
-            "spec": {"replicas": 1}, "status": {"replicas": 5}});
-        prepare_for_create(&d, &mut obj);
-        assert_eq!(obj["metadata"]["generation"], 1);
-        assert!(obj.get("status").is_none());
-        assert!(obj["metadata"].get("resourceVersion").is_none());
-        let old = obj.clone();
-        let mut new = obj.clone();
-        new["metadata"]["labels"] = json!({"a": "b"});
-        new["status"] = json!({"replicas": 9});
-        prepare_for_update(&d, &mut new, &old);
-        assert_eq!(new["metadata"]["generation"], 1);
-        assert!(new.get("status").is_none());
-        new["spec"]["replicas"] = json!(3);
-        prepare_for_update(&d, &mut new, &old);
-        assert_eq!(new["metadata"]["generation"], 2);
-        let s = status_update(
-            &d,
-            &json!({"spec": {"replicas": 100}, "status": {"replicas": 3},
-                "metadata": {"annotations": {"a": "b"}, "uid": "other"}}),
-            &old,
-        );
-        assert_eq!(s["spec"]["replicas"], 1);
-        assert_eq!(s["status"]["replicas"], 3);
-        assert_eq!(s["metadata"]["annotations"]["a"], "b");
-        assert_eq!(s["metadata"]["uid"], old["metadata"]["uid"]);
-    }
-
-    #[test]
-    fn qos() {
-        assert_eq!(
-            qos_class(Some(&json!({"containers": [{"name": "a"}]}))),
-            "BestEffort"
-        );
-        assert_eq!(
-            qos_class(Some(
-                &json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})
-            )),
-            "Burstable"
-        );
-        assert_eq!(
-            qos_class(Some(
-                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]})
-            )),
-            "Guaranteed"
-        );
-    }
 }

@@ -16,8 +16,6 @@ use krust_api::{FieldError, ResourceInfo};
 use krust_store::StoreError;
 use serde_json::{Value, json};
 
-const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
-
 /// The parts of `DeleteOptions` krust acts on.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct DeleteOptions {
@@ -99,13 +97,8 @@ pub(crate) async fn delete_one(
     name: &str,
     opts: &DeleteOptions,
 ) -> Result<Deleted, ApiError> {
-    if info.group.is_empty() && info.kind == "Namespace" && PROTECTED_NAMESPACES.contains(&name) {
-        return Err(ApiError::forbidden(
-            info,
-            name,
-            "this namespace may not be deleted",
-        ));
-    }
+    let strategy = crate::strategy::of(info);
+    strategy.check_delete(info, name)?;
     for _ in 0..8 {
         let cur = server
             .state
@@ -184,37 +177,12 @@ pub(crate) async fn delete_one(
             }
             _ => {}
         }
-        let is_pod = info.group.is_empty() && info.kind == "Pod";
-        let is_ns = info.group.is_empty() && info.kind == "Namespace";
-        let bound = obj["spec"]["nodeName"]
-            .as_str()
-            .is_some_and(|n| !n.is_empty());
-        let phase_done = matches!(
-            obj["status"]["phase"].as_str(),
-            Some("Succeeded" | "Failed")
-        );
-        let grace = if is_pod && bound && !phase_done {
-            let g = opts
-                .grace
-                .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
-                .unwrap_or(30)
-                .max(0);
-            let current = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
-            match current {
-                Some(c) if is_deleting(&obj) => g.min(c),
-                _ => g,
-            }
-        } else {
-            0
-        };
-        let ns_pending = is_ns
-            && obj["spec"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty());
-        if !fins.is_empty() || grace > 0 || ns_pending {
+        let grace = strategy.deletion_grace(&obj, opts.grace);
+        let pending = strategy.pending_finalization(&obj);
+        if !fins.is_empty() || grace > 0 || pending {
             let mut new = obj.clone();
             if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                if meta.get("deletionTimestamp").is_none_or(|v| v.is_null()) || is_pod {
+                if meta.get("deletionTimestamp").is_none_or(|v| v.is_null()) || grace > 0 {
                     meta.insert(
                         "deletionTimestamp".into(),
                         json!(krust_api::time::rfc3339_after(grace)),
@@ -227,9 +195,7 @@ pub(crate) async fn delete_one(
                     meta.insert("finalizers".into(), json!(fins));
                 }
             }
-            if is_ns {
-                krust_api::meta::set_path(&mut new, &["status", "phase"], json!("Terminating"));
-            }
+            strategy.mark_deleting(&mut new);
             if is_deleting(&obj) && crate::object::semantically_equal(&new, &obj) {
                 return Ok(Deleted::Pending(obj));
             }
@@ -269,9 +235,7 @@ pub(crate) async fn delete_one(
             .await
         {
             Ok(kv) => {
-                if info.group.is_empty() && info.kind == "Service" {
-                    server.state.allocator.release_service(&obj);
-                }
+                strategy.release(&server.state.allocator, &obj);
                 let mut last = obj;
                 krust_api::meta::set_path(
                     &mut last,
@@ -316,9 +280,7 @@ pub(crate) async fn delete(
             &ctx.warnings,
         )),
         Deleted::Now(obj) => {
-            let returns_object = info.group.is_empty()
-                && matches!(info.kind.as_str(), "Pod" | "Namespace" | "Service");
-            let body = if returns_object {
+            let body = if crate::strategy::of(&info).delete_returns_object() {
                 render(&info, &obj)
             } else {
                 success_status(&info, &name, uid(&obj))

@@ -140,6 +140,7 @@ pub(crate) async fn update(
             dry_run,
             manager: Some(&ctx.manager),
             subresource: Some("scale"),
+            user: Some(&ctx.identity),
         };
         match commit_update(server, &info, &cur, &old, new, Mode::Main, &opts).await? {
             Attempt::Done(stored) => {

@@ -3,7 +3,6 @@
 //! `dryRun`, optimistic concurrency, and the compare-and-swap write.
 
 use super::read::render_one;
-use super::service_allocation::{Allocation, allocate_service, release_dropped};
 use super::{Ctx, decode_object};
 use crate::ApiServer;
 use crate::admission::{Attributes, Operation};
@@ -15,7 +14,7 @@ use crate::strategy;
 use crate::watch_cache::decode_stored;
 use http::Response;
 use krust_api::meta::{get_str, resource_version};
-use krust_api::{FieldError, ResourceInfo, conversion, defaults, validation};
+use krust_api::{FieldError, ResourceInfo, conversion, defaults};
 use krust_store::{KeyValue, StoreError};
 use serde_json::{Value, json};
 
@@ -25,6 +24,20 @@ pub(crate) enum Mode {
     Main,
     Status,
     Finalize,
+    /// A CertificateSigningRequest's `approval` subresource.
+    Approval,
+}
+
+impl Mode {
+    /// The mode of a write to a subresource (`None`: the main resource) that patches and
+    /// applies may reach.
+    pub(crate) fn of_subresource(sub: Option<&str>) -> Mode {
+        match sub {
+            Some("status") => Mode::Status,
+            Some("approval") => Mode::Approval,
+            _ => Mode::Main,
+        }
+    }
 }
 
 const RETRIES: usize = 8;
@@ -38,6 +51,8 @@ pub(crate) struct WriteOpts<'a> {
     pub manager: Option<&'a str>,
     /// The subresource written (`status`, `scale`, `finalize`), `None` for the main resource.
     pub subresource: Option<&'a str>,
+    /// Who is writing (recorded by kinds that keep the requester, e.g. a CSR's `spec.username`).
+    pub user: Option<&'a crate::Identity>,
 }
 
 /// The schema of a resource: a CRD's `openAPIV3Schema` or a built-in definition.
@@ -93,10 +108,6 @@ fn record_update(
         status_subresource: info.subresources.status,
     };
     crate::patch::apply::record_update_with(old, new, &opts);
-}
-
-fn is_service(info: &ResourceInfo) -> bool {
-    info.group.is_empty() && info.kind == "Service"
 }
 
 /// Server-side field validation (`fieldValidation`): reports unknown and duplicate fields of a
@@ -214,26 +225,6 @@ fn set_rv(obj: &mut Value, rev: i64) {
     }
 }
 
-/// Custom resources: drops fields the schema does not declare and applies its defaults.
-fn prepare_custom(info: &ResourceInfo, obj: &mut Value) {
-    if let Some(schema) = info.custom.as_ref().and_then(|c| c.schema.as_ref()) {
-        krust_api::structural::prune(obj, schema);
-        krust_api::structural::apply_defaults(obj, schema);
-    }
-}
-
-/// Every validation an object gets: built-in rules, CRD rules, and custom resource schemas.
-fn validate_all(info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let mut errs = validation::validate(&info.group, &info.kind, info.namespaced, obj, old);
-    if info.group == "apiextensions.k8s.io" && info.kind == "CustomResourceDefinition" {
-        errs.extend(crate::crd::validate_crd(obj, old));
-    }
-    if let Some(schema) = info.custom.as_ref().and_then(|c| c.schema.as_ref()) {
-        errs.extend(krust_api::structural::validate(obj, schema));
-    }
-    errs
-}
-
 /// Creates an object given at the served version of `info`, with `apiVersion`, `kind` and
 /// namespace already checked. Returns the stored (storage-version) object.
 pub(crate) async fn create_object(
@@ -255,7 +246,8 @@ pub(crate) async fn create_object(
     if info.storage_version != info.version {
         check_types(info, &info.storage_version, &obj)?;
     }
-    prepare_custom(info, &mut obj);
+    let strategy = strategy::of(info);
+    strategy.canonicalize(info, &mut obj);
     let name = get_str(&obj, &["metadata", "name"])
         .unwrap_or("")
         .to_string();
@@ -288,8 +280,7 @@ pub(crate) async fn create_object(
     let chain = &server.state.admission;
     chain.admit(server, &attrs, &mut obj, None).await?;
     krust_api::meta::drop_empty_metadata(&mut obj);
-    strategy::normalize_secret(info, &mut obj);
-    strategy::prepare_for_create(info, &mut obj);
+    strategy.prepare_for_create(info, &mut obj, opts.user);
     // Defaults again: reading a stored object back upstream defaults it on decode (e.g. the
     // empty `status.loadBalancer` of a Service whose status the strategy reset).
     defaults::apply_defaults(&info.group, &info.kind, &mut obj);
@@ -302,15 +293,10 @@ pub(crate) async fn create_object(
             meta.insert("name".into(), json!(generate_name(g)));
         }
         let name = krust_api::meta::name(&obj).to_string();
-        let taken = if is_service(info) {
-            match allocate_service(alloc, &mut obj, None) {
-                Ok(t) => t,
-                Err(errs) => return Err(ApiError::invalid(info, &name, &errs)),
-            }
-        } else {
-            Allocation::default()
-        };
-        let errs = validate_all(info, &obj, None);
+        let taken = strategy
+            .allocate(alloc, &mut obj, None)
+            .map_err(|errs| ApiError::invalid(info, &name, &errs))?;
+        let errs = strategy.validate(info, &obj, None);
         if !errs.is_empty() {
             taken.release(alloc);
             return Err(ApiError::invalid(info, &name, &errs));
@@ -373,6 +359,7 @@ pub(crate) async fn create(
         dry_run,
         manager: Some(&ctx.manager),
         subresource: None,
+        user: Some(&ctx.identity),
     };
     let stored = create_object(server, &info, ctx.namespace(), obj, &opts).await?;
     let out = render_one(ctx, &stored)?;
@@ -402,9 +389,11 @@ pub(crate) async fn commit_update(
     let dry_run = opts.dry_run;
     let name = krust_api::meta::name(old).to_string();
     check_types(info, &info.storage_version, &new)?;
+    let strategy = strategy::of(info);
     match mode {
-        Mode::Main => strategy::prepare_for_update(info, &mut new, old),
-        Mode::Status => new = strategy::status_update(info, &new, old),
+        Mode::Main => strategy.prepare_for_update(info, &mut new, old),
+        Mode::Status => new = strategy.status_update(info, &new, old),
+        Mode::Approval => new = strategy.approval_update(info, &new, old),
         Mode::Finalize => {
             let mut n = old.clone();
             let fins = krust_api::meta::get_path(&new, &["spec", "finalizers"])
@@ -425,19 +414,17 @@ pub(crate) async fn commit_update(
     let chain = &server.state.admission;
     chain.admit(server, &attrs, &mut new, Some(old)).await?;
     krust_api::meta::drop_empty_metadata(&mut new);
-    prepare_custom(info, &mut new);
+    strategy.canonicalize(info, &mut new);
     defaults::apply_defaults(&info.group, &info.kind, &mut new);
-    strategy::normalize_secret(info, &mut new);
     let alloc = &server.state.allocator;
-    let taken = if is_service(info) && mode == Mode::Main {
-        match allocate_service(alloc, &mut new, Some(old)) {
-            Ok(t) => t,
-            Err(errs) => return Err(ApiError::invalid(info, &name, &errs)),
-        }
+    let taken = if mode == Mode::Main {
+        strategy
+            .allocate(alloc, &mut new, Some(old))
+            .map_err(|errs| ApiError::invalid(info, &name, &errs))?
     } else {
-        Allocation::default()
+        strategy::Allocation::default()
     };
-    let errs = validate_all(info, &new, Some(old));
+    let errs = strategy.validate(info, &new, Some(old));
     if !errs.is_empty() {
         taken.release(alloc);
         return Err(ApiError::invalid(info, &name, &errs));
@@ -474,9 +461,7 @@ pub(crate) async fn commit_update(
             .await
         {
             Ok(kv) => {
-                if is_service(info) {
-                    alloc.release_service(old);
-                }
+                strategy.release(alloc, old);
                 set_rv(&mut new, kv.mod_revision);
                 Ok(Attempt::Done(new))
             }
@@ -491,9 +476,7 @@ pub(crate) async fn commit_update(
         .await
     {
         Ok(kv) => {
-            if is_service(info) {
-                release_dropped(alloc, old, &new);
-            }
+            strategy.release_dropped(alloc, old, &new);
             set_rv(&mut new, kv.mod_revision);
             Ok(Attempt::Done(new))
         }
@@ -581,12 +564,14 @@ pub(crate) async fn update(
         let sub = match mode {
             Mode::Status => Some("status"),
             Mode::Finalize => Some("finalize"),
+            Mode::Approval => Some("approval"),
             Mode::Main => None,
         };
         let opts = WriteOpts {
             dry_run,
             manager: Some(&ctx.manager),
             subresource: sub,
+            user: Some(&ctx.identity),
         };
         match commit_update(server, &info, &cur, &old, obj.clone(), mode, &opts).await? {
             Attempt::Done(stored) => {
@@ -774,6 +759,7 @@ async fn server_side_apply(
         dry_run,
         manager: None,
         subresource: sub.as_deref(),
+        user: Some(&ctx.identity),
     };
     for _ in 0..RETRIES {
         let Some(cur) = server.state.backend.get(&key).await? else {
@@ -806,11 +792,7 @@ async fn server_side_apply(
             &info.storage_version,
             &mut new,
         );
-        let mode = if sub.as_deref() == Some("status") {
-            Mode::Status
-        } else {
-            Mode::Main
-        };
+        let mode = Mode::of_subresource(sub.as_deref());
         match commit_update(server, &info, &cur, &old, new, mode, &write).await? {
             Attempt::Done(stored) => {
                 let out = render_one(ctx, &stored)?;
@@ -921,20 +903,14 @@ pub(crate) async fn patch(
                     &mut p,
                 );
                 check_uid(&info, &p, &old)?;
-                (
-                    p,
-                    if other == Some("status") {
-                        Mode::Status
-                    } else {
-                        Mode::Main
-                    },
-                )
+                (p, Mode::of_subresource(other))
             }
         };
         let opts = WriteOpts {
             dry_run,
             manager: Some(&ctx.manager),
             subresource: sub.as_deref(),
+            user: Some(&ctx.identity),
         };
         match commit_update(server, &info, &cur, &old, new, mode, &opts).await? {
             Attempt::Done(stored) => {

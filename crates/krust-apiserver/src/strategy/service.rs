@@ -1,6 +1,7 @@
-//! The Service allocations (cluster IPs and node ports) taken on create and update, and given
-//! back when a write fails or a Service drops them.
+//! Services: the allocations (cluster IPs and node ports) taken on create and update, given
+//! back when a write fails, when an update drops them and when the Service is deleted.
 
+use super::Strategy;
 use crate::allocator::{AllocError, ServiceAllocator, cluster_ips, node_ports};
 use krust_api::FieldError;
 use serde_json::{Value, json};
@@ -34,7 +35,7 @@ fn needs_node_ports(svc: &Value) -> bool {
 
 /// Assigns cluster IPs and node ports to a Service being created (`old` = None) or updated,
 /// reusing what the stored Service holds.
-pub(crate) fn allocate_service(
+fn allocate_service(
     alloc: &ServiceAllocator,
     svc: &mut Value,
     old: Option<&Value>,
@@ -165,7 +166,7 @@ pub(crate) fn allocate_service(
 }
 
 /// After a committed update, gives back what the old Service held and the new one does not.
-pub(crate) fn release_dropped(alloc: &ServiceAllocator, old: &Value, new: &Value) {
+fn release_dropped(alloc: &ServiceAllocator, old: &Value, new: &Value) {
     let new_ips = cluster_ips(new);
     for ip in cluster_ips(old) {
         if !new_ips.contains(&ip) {
@@ -177,6 +178,31 @@ pub(crate) fn release_dropped(alloc: &ServiceAllocator, old: &Value, new: &Value
         if !new_ports.contains(&p) {
             alloc.release_node_port(p);
         }
+    }
+}
+
+pub(super) struct ServiceStrategy;
+
+impl Strategy for ServiceStrategy {
+    fn allocate(
+        &self,
+        alloc: &ServiceAllocator,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<Allocation, Vec<FieldError>> {
+        allocate_service(alloc, obj, old)
+    }
+
+    fn release_dropped(&self, alloc: &ServiceAllocator, old: &Value, new: &Value) {
+        release_dropped(alloc, old, new);
+    }
+
+    fn release(&self, alloc: &ServiceAllocator, obj: &Value) {
+        alloc.release_service(obj);
+    }
+
+    fn delete_returns_object(&self) -> bool {
+        true
     }
 }
 
