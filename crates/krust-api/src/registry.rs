@@ -485,6 +485,132 @@ const BUILTINS: &[Builtin] = &[
     .cat(&["api-extensions"])
     .status()
     .generation(),
+    b(
+        "node.k8s.io",
+        &["v1"],
+        "RuntimeClass",
+        "runtimeclasses",
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        &["v1"],
+        "ServiceCIDR",
+        "servicecidrs",
+        false,
+    )
+    .status(),
+    b(
+        "networking.k8s.io",
+        &["v1"],
+        "IPAddress",
+        "ipaddresses",
+        false,
+    )
+    .short(&["ip"]),
+    b("storage.k8s.io", &["v1"], "CSIDriver", "csidrivers", false),
+    b("storage.k8s.io", &["v1"], "CSINode", "csinodes", false),
+    b(
+        "storage.k8s.io",
+        &["v1"],
+        "CSIStorageCapacity",
+        "csistoragecapacities",
+        true,
+    ),
+    b(
+        "storage.k8s.io",
+        &["v1"],
+        "VolumeAttachment",
+        "volumeattachments",
+        false,
+    )
+    .status(),
+    b(
+        "storage.k8s.io",
+        &["v1beta1"],
+        "VolumeAttributesClass",
+        "volumeattributesclasses",
+        false,
+    )
+    .short(&["vac"]),
+    // admission configuration (enforced in a later issue)
+    b(
+        "admissionregistration.k8s.io",
+        &["v1"],
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+    )
+    .cat(&["api-extensions"]),
+    b(
+        "admissionregistration.k8s.io",
+        &["v1"],
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+    )
+    .cat(&["api-extensions"]),
+    b(
+        "admissionregistration.k8s.io",
+        &["v1"],
+        "ValidatingAdmissionPolicy",
+        "validatingadmissionpolicies",
+        false,
+    )
+    .cat(&["api-extensions"])
+    .status()
+    .generation(),
+    b(
+        "admissionregistration.k8s.io",
+        &["v1"],
+        "ValidatingAdmissionPolicyBinding",
+        "validatingadmissionpolicybindings",
+        false,
+    )
+    .cat(&["api-extensions"]),
+    b(
+        "admissionregistration.k8s.io",
+        &["v1alpha1"],
+        "MutatingAdmissionPolicy",
+        "mutatingadmissionpolicies",
+        false,
+    )
+    .cat(&["api-extensions"])
+    .generation(),
+    b(
+        "admissionregistration.k8s.io",
+        &["v1alpha1"],
+        "MutatingAdmissionPolicyBinding",
+        "mutatingadmissionpolicybindings",
+        false,
+    )
+    .cat(&["api-extensions"]),
+    // API priority and fairness configuration
+    b(
+        "flowcontrol.apiserver.k8s.io",
+        &["v1"],
+        "FlowSchema",
+        "flowschemas",
+        false,
+    )
+    .status(),
+    b(
+        "flowcontrol.apiserver.k8s.io",
+        &["v1"],
+        "PriorityLevelConfiguration",
+        "prioritylevelconfigurations",
+        false,
+    )
+    .status(),
+    b(
+        "apiregistration.k8s.io",
+        &["v1"],
+        "APIService",
+        "apiservices",
+        false,
+    )
+    .cat(&["api-extensions"])
+    .status(),
     // Reviews: computed on create, never stored.
     b(
         "authorization.k8s.io",
@@ -516,6 +642,14 @@ const BUILTINS: &[Builtin] = &[
         "LocalSubjectAccessReview",
         "localsubjectaccessreviews",
         true,
+    )
+    .create_only(),
+    b(
+        "authentication.k8s.io",
+        &["v1"],
+        "TokenReview",
+        "tokenreviews",
+        false,
     )
     .create_only(),
     b(

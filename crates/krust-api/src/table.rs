@@ -12,6 +12,7 @@
 //! CustomResourceDefinition, and every kind not listed here) get the generic Name and
 //! Created At columns.
 
+mod admin;
 mod apps;
 mod batch;
 mod cluster;
@@ -102,6 +103,31 @@ fn printer(group: &str, kind: &str) -> Option<Printer> {
         ("policy", "PodDisruptionBudget") => cluster::POD_DISRUPTION_BUDGET,
         ("scheduling.k8s.io", "PriorityClass") => cluster::PRIORITY_CLASS,
         ("certificates.k8s.io", "CertificateSigningRequest") => cluster::CSR,
+        ("node.k8s.io", "RuntimeClass") => admin::RUNTIME_CLASS,
+        ("storage.k8s.io", "CSIDriver") => admin::CSI_DRIVER,
+        ("storage.k8s.io", "CSINode") => admin::CSI_NODE,
+        ("storage.k8s.io", "CSIStorageCapacity") => admin::CSI_STORAGE_CAPACITY,
+        ("storage.k8s.io", "VolumeAttachment") => admin::VOLUME_ATTACHMENT,
+        ("storage.k8s.io", "VolumeAttributesClass") => admin::VOLUME_ATTRIBUTES_CLASS,
+        ("networking.k8s.io", "ServiceCIDR") => admin::SERVICE_CIDR,
+        ("networking.k8s.io", "IPAddress") => admin::IP_ADDRESS,
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration",
+        ) => admin::WEBHOOK_CONFIGURATION,
+        ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+            admin::VALIDATING_ADMISSION_POLICY
+        }
+        ("admissionregistration.k8s.io", "MutatingAdmissionPolicy") => {
+            admin::MUTATING_ADMISSION_POLICY
+        }
+        (
+            "admissionregistration.k8s.io",
+            "ValidatingAdmissionPolicyBinding" | "MutatingAdmissionPolicyBinding",
+        ) => admin::ADMISSION_POLICY_BINDING,
+        ("flowcontrol.apiserver.k8s.io", "FlowSchema") => admin::FLOW_SCHEMA,
+        ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration") => admin::PRIORITY_LEVEL,
+        ("apiregistration.k8s.io", "APIService") => admin::API_SERVICE,
         _ => return None,
     })
 }

@@ -6,13 +6,14 @@
 //!
 //! Plugins: `NamespaceLifecycle` ([`namespace_lifecycle`]), `ServiceAccount`
 //! ([`service_account`]), `Priority` ([`priority`]), `DefaultTolerationSeconds`
-//! ([`default_toleration_seconds`]). Later issues add theirs (LimitRanger, DefaultStorageClass,
-//! RuntimeClass, NodeRestriction, PodSecurity, ResourceQuota, the webhooks) at their upstream
+//! ([`default_toleration_seconds`]), `RuntimeClass` ([`runtime_class`]). Later issues add theirs (LimitRanger, DefaultStorageClass,
+//! NodeRestriction, PodSecurity, ResourceQuota, the webhooks) at their upstream
 //! positions.
 
 mod default_toleration_seconds;
 mod namespace_lifecycle;
 mod priority;
+mod runtime_class;
 mod service_account;
 
 pub(crate) use priority::SYSTEM_PRIORITY_CLASSES;
@@ -103,6 +104,7 @@ impl Default for AdmissionChain {
                 Box::new(service_account::ServiceAccount),
                 Box::new(priority::Priority),
                 Box::new(default_toleration_seconds::DefaultTolerationSeconds),
+                Box::new(runtime_class::RuntimeClass),
             ],
         }
     }
@@ -155,7 +157,8 @@ mod tests {
                 "NamespaceLifecycle",
                 "ServiceAccount",
                 "Priority",
-                "DefaultTolerationSeconds"
+                "DefaultTolerationSeconds",
+                "RuntimeClass"
             ]
         );
     }

@@ -1,6 +1,8 @@
 //! Objects every cluster has from its first start: the namespaces `default`, `kube-system`,
 //! `kube-public` and `kube-node-lease`, the `kubernetes` Service with its Endpoints and
-//! EndpointSlice pointing at the API server, and the system PriorityClasses.
+//! EndpointSlice pointing at the API server, the system PriorityClasses, the default
+//! ServiceCIDR, upstream's API priority and fairness configuration (`flowcontrol`), and the
+//! local APIServices.
 
 use crate::ApiServer;
 use crate::rest::create_object;
@@ -9,6 +11,57 @@ use serde_json::json;
 
 pub(crate) const NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Creates an object unless one of its name exists, then (for kinds whose status the system
+/// owns) gives it `status` when it has none. Returns whether it was created.
+pub(crate) async fn create_with_status(
+    server: &ApiServer,
+    group: &str,
+    plural: &str,
+    namespace: Option<&str>,
+    obj: serde_json::Value,
+    status: Option<serde_json::Value>,
+) -> Result<bool, ApiError> {
+    let info = server
+        .registry()
+        .storage_info(group, plural)
+        .ok_or_else(|| ApiError::internal(format!("no resource {plural}")))?;
+    let key = info.key(namespace, krust_api::meta::name(&obj));
+    let created = match create_if_missing(server, group, plural, namespace, obj).await {
+        Ok(()) => true,
+        Err(e) if e.code == 409 => false,
+        Err(e) => return Err(e),
+    };
+    let Some(status) = status else {
+        return Ok(created);
+    };
+    let Some(kv) = server.state.backend.get(&key).await? else {
+        return Ok(created);
+    };
+    let Some(mut stored) = crate::watch_cache::decode_stored(&kv) else {
+        return Ok(created);
+    };
+    if stored
+        .get("status")
+        .is_some_and(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+    {
+        return Ok(created);
+    }
+    krust_api::meta::set_path(&mut stored, &["status"], status);
+    match server
+        .state
+        .backend
+        .update(
+            &key,
+            crate::object::encode_for_storage(&stored)?,
+            kv.mod_revision,
+        )
+        .await
+    {
+        Ok(_) | Err(krust_store::StoreError::Conflict { .. }) => Ok(created),
+        Err(e) => Err(e.into()),
+    }
+}
 
 async fn create_if_missing(
     server: &ApiServer,
@@ -102,5 +155,22 @@ pub(crate) async fn ensure_builtin_objects(server: &ApiServer) -> Result<(), Api
         )
         .await?;
     }
+    let cidr = config.service_cidr.to_string();
+    create_with_status(
+        server,
+        "networking.k8s.io",
+        "servicecidrs",
+        None,
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+            "metadata": {"name": "kubernetes"}, "spec": {"cidrs": [cidr]}}),
+        Some(
+            json!({"conditions": [{"type": "Ready", "status": "True", "reason": "",
+            "message": "Kubernetes Service CIDR is ready",
+            "lastTransitionTime": krust_api::time::now_rfc3339()}]}),
+        ),
+    )
+    .await?;
+    crate::flowcontrol::ensure_bootstrap_configuration(server).await?;
+    crate::apiservice::sync(server).await?;
     Ok(())
 }

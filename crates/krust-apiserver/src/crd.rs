@@ -316,6 +316,9 @@ pub(crate) async fn reconcile(server: &ApiServer) {
             tracing::debug!(crd = %name, error = %e, "reconciling a CRD");
         }
     }
+    if let Err(e) = crate::apiservice::sync(server).await {
+        tracing::debug!(error = %e, "syncing the local APIServices");
+    }
 }
 
 fn condition(type_: &str, status: &str, reason: &str, message: &str, old: &Value) -> Value {

@@ -8,6 +8,7 @@
 
 pub(crate) mod admission;
 pub mod allocator;
+mod apiservice;
 pub mod crd;
 pub mod discovery;
 pub mod field_validation;
@@ -28,6 +29,7 @@ pub mod tls_verify;
 pub mod watch_cache;
 
 mod bootstrap;
+mod flowcontrol;
 mod response;
 
 use allocator::{Ipv4Net, ServiceAllocator};
@@ -356,6 +358,11 @@ impl ApiServer {
             .ok()?
             .strip_prefix("Bearer ")?
             .trim();
+        self.token_identity(token).await
+    }
+
+    /// The identity a bearer token authenticates as, if any (also what a TokenReview reports).
+    pub(crate) async fn token_identity(&self, token: &str) -> Option<Identity> {
         if self.state.token_verifier.is_ours(token) {
             return service_account_token::authenticate(self, token).await;
         }

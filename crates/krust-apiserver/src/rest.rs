@@ -316,7 +316,7 @@ where
         }
         (&Method::POST, false, None) if ctx.info.verbs == ["create"] => {
             let body = read_body(body, limit).await?;
-            review::create(&mut ctx, &body, content_type.as_deref()).await
+            review::create(server, &mut ctx, &body, content_type.as_deref()).await
         }
         (&Method::POST, false, None) => {
             let body = read_body(body, limit).await?;

@@ -8,10 +8,12 @@
 //! printing stay keyed by kind in `krust-api`, as upstream keeps them in the scheme and the
 //! printers rather than in the strategies.
 
+mod api_service;
 mod crd;
 mod csr;
 mod custom;
 mod namespace;
+mod node;
 mod pod;
 mod secret;
 mod service;
@@ -125,11 +127,13 @@ pub(crate) fn of(info: &ResourceInfo) -> &'static dyn Strategy {
     match (info.group.as_str(), info.kind.as_str()) {
         ("", "Namespace") => &namespace::NamespaceStrategy,
         ("", "Pod") => &pod::PodStrategy,
+        ("", "Node") => &node::NodeStrategy,
         ("", "Service") => &service::ServiceStrategy,
         ("", "Secret") => &secret::SecretStrategy,
         ("", "PersistentVolume" | "PersistentVolumeClaim") => &volume::VolumeStrategy,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => &crd::CrdStrategy,
         ("certificates.k8s.io", "CertificateSigningRequest") => &csr::CsrStrategy,
+        ("apiregistration.k8s.io", "APIService") => &api_service::ApiServiceStrategy,
         _ => &Generic,
     }
 }

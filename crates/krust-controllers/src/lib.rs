@@ -22,6 +22,7 @@ pub const CONTROLLERS: &[&str] = &[
     "namespace",
     "deployment",
     "replicaset",
+    "replicationcontroller",
     "eventttl",
     "serviceaccount",
     "nodeipam",
@@ -123,8 +124,16 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
             }
             "replicaset" => {
                 tasks.spawn(
-                    replicaset::ReplicaSetController::with_informers(client, informers.clone())
-                        .run(),
+                    replicaset::ReplicaSetController::<k8s_openapi::api::apps::v1::ReplicaSet>::with_informers(
+                        client,
+                        informers.clone(),
+                    )
+                    .run(),
+                );
+            }
+            "replicationcontroller" => {
+                tasks.spawn(
+                    replicaset::ReplicationManager::with_informers(client, informers.clone()).run(),
                 );
             }
             "serviceaccount" => {

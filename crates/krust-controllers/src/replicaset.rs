@@ -6,12 +6,18 @@
 //! fullyLabeledReplicas, readyReplicas, availableReplicas (ready for `minReadySeconds`, with a
 //! requeue when the next pod becomes available), observedGeneration and the `ReplicaFailure`
 //! condition. Events: `SuccessfulCreate`, `FailedCreate`, `SuccessfulDelete`, `FailedDelete`.
+//!
+//! The same logic runs on ReplicationControllers ([`ReplicationManager`]), seen as
+//! ReplicaSets through [`replicated::Replicated`], as upstream's replication manager does.
 
 pub mod pods;
+pub mod replicated;
+
+pub use replicated::Replicated;
 
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, ReplicationController};
 use k8s_openapi::jiff::Timestamp;
 use krust_api::selector::LabelSelector;
 use krust_client::events::{EventRecorder, NORMAL, WARNING};
@@ -19,8 +25,9 @@ use krust_client::runtime::{
     self, Claim, Expectations, Informer, Informers, Notification, WorkQueue, controller_of, key_of,
     split_key,
 };
+use kube::Client;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::{Client, Resource};
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,22 +59,26 @@ pub fn selector_matches(
     selector.matches(Some(&map))
 }
 
-/// The ReplicaSet controller.
-pub struct ReplicaSetController {
+/// The ReplicaSet controller (of ReplicaSets unless `T` says otherwise).
+pub struct ReplicaSetController<T: Replicated = ReplicaSet> {
     client: Client,
     informers: Informers,
+    kind: PhantomData<T>,
 }
 
-struct Ctx {
+/// The ReplicationController controller (upstream's `ReplicationManager`).
+pub type ReplicationManager = ReplicaSetController<ReplicationController>;
+
+struct Ctx<T: Replicated> {
     client: Client,
     events: EventRecorder,
-    rss: Arc<Informer<ReplicaSet>>,
+    rss: Arc<Informer<T>>,
     pods: Arc<Informer<Pod>>,
     queue: WorkQueue,
     expectations: Expectations,
 }
 
-impl ReplicaSetController {
+impl<T: Replicated> ReplicaSetController<T> {
     pub fn new(client: Client) -> Self {
         let informers = Informers::new(client.clone());
         Self::with_informers(client, informers)
@@ -75,15 +86,19 @@ impl ReplicaSetController {
 
     /// A controller on shared informers.
     pub fn with_informers(client: Client, informers: Informers) -> Self {
-        ReplicaSetController { client, informers }
+        ReplicaSetController {
+            client,
+            informers,
+            kind: PhantomData,
+        }
     }
 
     /// Runs until the process ends.
     pub async fn run(self) {
         let ctx = Arc::new(Ctx {
             client: self.client.clone(),
-            events: EventRecorder::new(self.client.clone(), REPORTER),
-            rss: self.informers.get::<ReplicaSet>(),
+            events: EventRecorder::new(self.client.clone(), T::REPORTER),
+            rss: self.informers.get::<T>(),
             pods: self.informers.get::<Pod>(),
             queue: WorkQueue::new(),
             expectations: Expectations::default(),
@@ -105,7 +120,7 @@ impl ReplicaSetController {
             });
         }
         let queue = ctx.queue.clone();
-        runtime::run_workers("replicaset", queue, WORKERS, None, move |key: String| {
+        runtime::run_workers(T::QUEUE, queue, WORKERS, None, move |key: String| {
             let ctx = ctx.clone();
             async move { ctx.sync(&key).await }
         })
@@ -113,18 +128,18 @@ impl ReplicaSetController {
     }
 }
 
-impl Ctx {
-    fn on_replica_set(&self, n: &Notification<'_, ReplicaSet>) {
+impl<T: Replicated> Ctx<T> {
+    fn on_replica_set(&self, n: &Notification<'_, T>) {
         match n {
-            Notification::Added(rs) => self.queue.add(key_of(&rs.metadata)),
+            Notification::Added(rs) => self.queue.add(key_of(rs.meta())),
             Notification::Updated { old, new } => {
-                if old.metadata.uid != new.metadata.uid {
-                    self.expectations.delete(&key_of(&old.metadata));
+                if old.meta().uid != new.meta().uid {
+                    self.expectations.delete(&key_of(old.meta()));
                 }
-                self.queue.add(key_of(&new.metadata));
+                self.queue.add(key_of(new.meta()));
             }
             Notification::Deleted(rs) => {
-                let key = key_of(&rs.metadata);
+                let key = key_of(rs.meta());
                 self.expectations.delete(&key);
                 self.queue.add(key);
             }
@@ -136,20 +151,23 @@ impl Ctx {
         &self,
         ns: &str,
         cref: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
-    ) -> Option<Arc<ReplicaSet>> {
-        if cref.kind != "ReplicaSet" {
+    ) -> Option<ReplicaSet> {
+        if cref.kind != T::KIND {
             return None;
         }
         let rs = self.rss.get(ns, &cref.name)?;
-        (rs.metadata.uid.as_deref() == Some(cref.uid.as_str())).then_some(rs)
+        (rs.meta().uid.as_deref() == Some(cref.uid.as_str()))
+            .then(|| rs.as_replica_set())
+            .flatten()
     }
 
     /// ReplicaSets of the pod's namespace whose selector matches the pod.
-    fn matching_replica_sets(&self, pod: &Pod) -> Vec<Arc<ReplicaSet>> {
+    fn matching_replica_sets(&self, pod: &Pod) -> Vec<ReplicaSet> {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("");
         self.rss
             .list(ns)
             .into_iter()
+            .filter_map(|rs| rs.as_replica_set())
             .filter(|rs| {
                 let Some(spec) = rs.spec.as_ref() else {
                     return false;
@@ -251,8 +269,11 @@ impl Ctx {
 
     async fn sync(&self, key: &str) -> Result<(), Error> {
         let (ns, name) = split_key(key);
-        let Some(rs) = self.rss.get(ns, name) else {
+        let Some(orig) = self.rss.get(ns, name) else {
             self.expectations.delete(key);
+            return Ok(());
+        };
+        let Some(rs) = orig.as_replica_set() else {
             return Ok(());
         };
         let needs_sync = self.expectations.satisfied(key);
@@ -281,7 +302,7 @@ impl Ctx {
         let now = Timestamp::now();
         let message = manage_error.as_ref().map(|e| e.to_string());
         let status = pods::calculate_status(&rs, &claimed, message.as_deref(), now);
-        self.update_status(&rs, status).await?;
+        self.update_status(&orig, &rs, status).await?;
 
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
         if manage_error.is_none()
@@ -334,7 +355,7 @@ impl Ctx {
                         continue;
                     }
                     let Some(owner) =
-                        runtime::new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata)
+                        runtime::new_controller_ref(T::API_VERSION, T::KIND, &rs.metadata)
                     else {
                         continue;
                     };
@@ -358,17 +379,20 @@ impl Ctx {
     async fn recheck(&self, rs: &ReplicaSet) -> Result<(), Error> {
         let ns = rs.metadata.namespace.as_deref().unwrap_or("");
         let name = rs.metadata.name.as_deref().unwrap_or("");
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
+        let api: Api<T> = Api::namespaced(self.client.clone(), ns);
         let fresh = api.get(name).await?;
-        if fresh.metadata.uid != rs.metadata.uid {
+        if fresh.meta().uid != rs.metadata.uid {
             return Err(Error::Invalid(format!(
-                "original ReplicaSet {ns}/{name} is gone: got uid {:?}, wanted {:?}",
-                fresh.metadata.uid, rs.metadata.uid
+                "original {} {ns}/{name} is gone: got uid {:?}, wanted {:?}",
+                T::KIND,
+                fresh.meta().uid,
+                rs.metadata.uid
             )));
         }
-        if fresh.metadata.deletion_timestamp.is_some() {
+        if fresh.meta().deletion_timestamp.is_some() {
             return Err(Error::Invalid(format!(
-                "ReplicaSet {ns}/{name} has just been deleted"
+                "{} {ns}/{name} has just been deleted",
+                T::KIND
             )));
         }
         Ok(())
@@ -384,8 +408,8 @@ impl Ctx {
                 .rss
                 .list(ns)
                 .into_iter()
-                .filter(|o| controller_of(&o.metadata).is_some_and(|c| c.uid == cref.uid))
-                .filter_map(|o| o.metadata.uid.clone())
+                .filter(|o| controller_of(o.meta()).is_some_and(|c| c.uid == cref.uid))
+                .filter_map(|o| o.meta().uid.clone())
                 .collect(),
         };
         self.pods
@@ -397,11 +421,21 @@ impl Ctx {
 
     fn event(&self, rs: &ReplicaSet, warning: bool, reason: &str, note: String) {
         let type_ = if warning { WARNING } else { NORMAL };
-        self.events.emit(rs.object_ref(&()), type_, reason, note);
+        let meta = &rs.metadata;
+        let reference = ObjectReference {
+            api_version: Some(T::API_VERSION.into()),
+            kind: Some(T::KIND.into()),
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            ..Default::default()
+        };
+        self.events.emit(reference, type_, reason, note);
     }
 
     async fn create_pod(&self, rs: &ReplicaSet, api: &Api<Pod>) -> Result<(), kube::Error> {
-        let Some(owner) = runtime::new_controller_ref("apps/v1", "ReplicaSet", &rs.metadata) else {
+        let Some(owner) = runtime::new_controller_ref(T::API_VERSION, T::KIND, &rs.metadata) else {
             return Ok(());
         };
         let Some(pod) = pods::pod_from_template(rs, owner) else {
@@ -533,6 +567,7 @@ impl Ctx {
     /// the ReplicaSet again and retries once, as upstream.
     async fn update_status(
         &self,
+        orig: &T,
         rs: &ReplicaSet,
         mut status: ReplicaSetStatus,
     ) -> Result<(), Error> {
@@ -547,18 +582,23 @@ impl Ctx {
         status.observed_generation = (generation != 0).then_some(generation);
         let ns = rs.metadata.namespace.as_deref().unwrap_or("");
         let name = rs.metadata.name.as_deref().unwrap_or("");
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-        let mut obj = rs.clone();
+        let api: Api<T> = Api::namespaced(self.client.clone(), ns);
+        let mut obj = orig.clone();
         let mut attempt = 0;
         loop {
-            obj.status = Some(status.clone());
-            match api.replace_status(name, &PostParams::default(), &obj).await {
+            let Some(with_status) = obj.with_status(&status) else {
+                return Ok(());
+            };
+            match api
+                .replace_status(name, &PostParams::default(), &with_status)
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) if runtime::is_not_found(&e) => return Ok(()),
                 Err(e) if runtime::is_conflict(&e) && attempt == 0 => {
                     attempt += 1;
                     obj = api.get(name).await?;
-                    if obj.metadata.uid != rs.metadata.uid {
+                    if obj.meta().uid != rs.metadata.uid {
                         return Ok(());
                     }
                 }

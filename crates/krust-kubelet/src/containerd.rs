@@ -99,6 +99,8 @@ pub struct ContainerdConfig {
     pub cni_bin_dir: PathBuf,
     /// CNI network configs (`<data-dir>/agent/etc/cni/net.d`).
     pub cni_conf_dir: PathBuf,
+    /// The registries pulls may reach (none: the node is air-gapped).
+    pub registries: crate::registries::Registries,
 }
 
 impl ContainerdConfig {
@@ -110,6 +112,7 @@ impl ContainerdConfig {
             sandbox_image: DEFAULT_SANDBOX_IMAGE.to_string(),
             cni_bin_dir: PathBuf::from(DEFAULT_CNI_BIN_DIR),
             cni_conf_dir: agent.join("etc").join("cni").join("net.d"),
+            registries: Default::default(),
         }
     }
 
@@ -121,6 +124,7 @@ impl ContainerdConfig {
             sandbox_image: self.sandbox_image.clone(),
             cni_bin_dir: abs(&self.cni_bin_dir)?,
             cni_conf_dir: abs(&self.cni_conf_dir)?,
+            registries: self.registries.clone(),
         })
     }
 
@@ -134,6 +138,27 @@ impl ContainerdConfig {
         config_path(&self.root)
     }
 
+    /// containerd's registry host directory (`config_path`): `<root>/certs.d`.
+    pub fn hosts_dir(&self) -> PathBuf {
+        self.root.join("certs.d")
+    }
+
+    /// Rewrites `<root>/certs.d` from the registries: one `hosts.toml` per registry.
+    fn write_hosts(&self) -> Result<(), Error> {
+        let dir = self.hosts_dir();
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))?;
+        }
+        for (host, toml) in self.registries.hosts_files() {
+            // containerd names a host's directory `host:port` as is.
+            let host_dir = dir.join(host.replace('/', "_"));
+            fs::create_dir_all(&host_dir).map_err(io_err("create", &host_dir))?;
+            let file = host_dir.join("hosts.toml");
+            fs::write(&file, toml).map_err(io_err("write", &file))?;
+        }
+        Ok(())
+    }
+
     /// The daemon's log: `<root>/containerd.log`.
     pub fn log_path(&self) -> PathBuf {
         self.root.join("containerd.log")
@@ -141,7 +166,8 @@ impl ContainerdConfig {
 
     /// containerd's config (version 2, for containerd 1.6): every directory and socket under
     /// `root`; CRI with runc, `restrict_oom_score_adj` (no CAP_SYS_RESOURCE on these machines),
-    /// our sandbox image, CNI from `cni_bin_dir`/`cni_conf_dir`, no registry configuration.
+    /// our sandbox image, CNI from `cni_bin_dir`/`cni_conf_dir`, and the registries (none:
+    /// no registry configuration at all).
     pub fn render(&self) -> String {
         let root = &self.root;
         let p = |rel: &str| toml_str(&root.join(rel).to_string_lossy());
@@ -194,10 +220,17 @@ impl ContainerdConfig {
             toml_str(&self.cni_bin_dir.to_string_lossy()),
             toml_str(&self.cni_conf_dir.to_string_lossy()),
         );
+        let hosts = if self.registries.is_empty() {
+            String::new()
+        } else {
+            self.hosts_dir().to_string_lossy().into_owned()
+        };
         let _ = writeln!(
             s,
-            "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"\"\n"
+            "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = {}\n",
+            toml_str(&hosts)
         );
+        s.push_str(&self.registries.auth_toml());
         s
     }
 }
@@ -264,6 +297,7 @@ impl Containerd {
             tracing::info!(pids = ?stale, "stopped a containerd left behind by a previous run");
         }
         let config_file = cfg.config_path();
+        cfg.write_hosts()?;
         fs::write(&config_file, cfg.render()).map_err(io_err("write", &config_file))?;
         // A stale socket makes `ctr version` fail the same way as a missing one; remove it so
         // readiness means the new daemon is listening.
@@ -395,14 +429,15 @@ fn spawn(cfg: &ContainerdConfig) -> Result<Child, Error> {
         .arg("--config")
         .arg(cfg.config_path())
         .env("PATH", path)
-        // No registry is reachable from these machines, and a lookup of one must not leave
-        // the machine either: every pull goes to a dead local proxy, so Go's HTTP client
-        // neither resolves nor contacts the registry host.
+        // A registry that is not configured must not be contacted (these machines may have
+        // no route out, and a lookup must not leave them either): every pull goes to a dead
+        // local proxy, so Go's HTTP client neither resolves nor contacts the registry host...
         .env("HTTP_PROXY", "http://127.0.0.1:9")
         .env("HTTPS_PROXY", "http://127.0.0.1:9")
         .env("http_proxy", "http://127.0.0.1:9")
         .env("https_proxy", "http://127.0.0.1:9")
-        .env_remove("NO_PROXY")
+        // ...except the registries configured for this node.
+        .env("NO_PROXY", cfg.registries.reachable_hosts().join(","))
         .env_remove("no_proxy")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))

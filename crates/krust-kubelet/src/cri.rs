@@ -451,6 +451,7 @@ impl Cri {
     pub async fn pull_image(
         &self,
         image: &str,
+        auth: Option<api::AuthConfig>,
         sandbox_config: Option<api::PodSandboxConfig>,
     ) -> Result<String, CriError> {
         let mut c = self.images.clone();
@@ -459,7 +460,7 @@ impl Cri {
             Duration::from_secs(600),
             c.pull_image(api::PullImageRequest {
                 image: Some(image_spec(image)),
-                auth: None,
+                auth,
                 sandbox_config,
             }),
         )

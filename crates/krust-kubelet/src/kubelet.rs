@@ -65,6 +65,9 @@ pub struct KubeletConfig {
     pub ca_pem: String,
     /// The streaming server (logs, exec, attach, port-forward); `None` runs none. [streaming hook]
     pub server: Option<crate::server::ServerConfig>,
+    /// The registries pulls may reach, and the file they came from (named in pull errors).
+    pub registries: crate::registries::Registries,
+    pub registries_file: PathBuf,
 }
 
 impl KubeletConfig {
@@ -252,6 +255,8 @@ impl Kubelet {
             node_name: cfg.node_name.clone(),
             host_ip: cfg.node_ip.to_string(),
             ca_pem: cfg.ca_pem.clone(),
+            registries: cfg.registries.clone(),
+            registries_file: cfg.registries_file.clone(),
             allocatable,
             network_ready: net_rx,
             host_resolv,

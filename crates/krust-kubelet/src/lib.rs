@@ -26,6 +26,8 @@ pub mod pod_worker;
 pub mod pods;
 pub mod probes;
 pub mod pull;
+pub mod pull_secrets;
+pub mod registries;
 pub mod resources;
 pub mod runtime;
 pub mod server;

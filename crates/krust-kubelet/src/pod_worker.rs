@@ -44,6 +44,9 @@ pub struct PodContext {
     pub host_ip: String,
     /// The cluster CA (PEM), for `ca.crt` in ServiceAccount volumes.
     pub ca_pem: String,
+    /// The registries pulls may reach, and the file they came from.
+    pub registries: crate::registries::Registries,
+    pub registries_file: std::path::PathBuf,
     /// Node allocatable (for `resourceFieldRef` limits that are unset).
     pub allocatable: BTreeMap<String, String>,
     /// Whether the pod network (CNI config) is ready.

@@ -8,7 +8,11 @@
 use crate::backoff::Backoff;
 use crate::cri::{Cri, CriError};
 use crate::events::{Events, NORMAL, WARNING};
+use crate::pull_secrets;
+use crate::registries::{Registries, registry_of};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::core::v1::{Container, Pod};
+use std::path::Path;
 use std::time::Instant;
 
 /// Why a container cannot start yet: a waiting reason and message.
@@ -63,6 +67,30 @@ pub fn backoff_key(pod: &Pod, c: &Container) -> String {
     )
 }
 
+/// Where a pull may get images from.
+pub struct Source<'a> {
+    /// The node's registries (none: air-gapped).
+    pub registries: &'a Registries,
+    /// The file they came from (named in the air-gap message).
+    pub registries_file: &'a Path,
+    /// The pod's `imagePullSecrets`.
+    pub secrets: &'a [Secret],
+}
+
+/// The message of a pull that cannot reach any registry.
+fn unreachable_message(image: &str, source: &Source<'_>) -> String {
+    let registry = registry_of(image);
+    let why = if source.registries.is_empty() {
+        "this node is air-gapped (no registry is configured)".to_string()
+    } else {
+        format!("no registry or mirror for {registry:?} is configured")
+    };
+    format!(
+        "{why}: import the image (krust images import), use a tag that is present with imagePullPolicy IfNotPresent, or configure a registry for {registry:?} in {}",
+        source.registries_file.display()
+    )
+}
+
 /// Makes sure the container's image is present; returns the image reference to run.
 pub async fn ensure_image(
     cri: &Cri,
@@ -70,6 +98,7 @@ pub async fn ensure_image(
     backoff: &mut Backoff,
     pod: &Pod,
     c: &Container,
+    source: &Source<'_>,
 ) -> Result<String, Waiting> {
     let image = c.image.clone().unwrap_or_default();
     let name = c.name.as_str();
@@ -139,7 +168,15 @@ pub async fn ensure_image(
         format!("Pulling image {image:?}"),
     );
     let started = Instant::now();
-    match cri.pull_image(&image, None).await {
+    let auth = pull_secrets::find(source.secrets, &image);
+    let pulled = if source.registries.reaches(registry_of(&image)) {
+        cri.pull_image(&image, auth, None)
+            .await
+            .map_err(|e| grpc_error(&e))
+    } else {
+        Err(unreachable_message(&image, source))
+    };
+    match pulled {
         Ok(image_ref) => {
             let took = started.elapsed();
             let size = match cri.image_status(&image).await {
@@ -160,8 +197,7 @@ pub async fn ensure_image(
             backoff.reset(&key);
             Ok(image_ref)
         }
-        Err(e) => {
-            let msg = grpc_error(&e);
+        Err(msg) => {
             events.pod(
                 pod,
                 Some(name),

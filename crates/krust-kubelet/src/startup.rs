@@ -70,12 +70,18 @@ impl Worker {
     ) -> Duration {
         let ctx = self.ctx.clone();
         let name = c.name.clone();
+        let secrets = crate::pull_secrets::of_pod(&ctx.client, pod).await;
         let image_ref = match pull::ensure_image(
             &ctx.cri,
             &ctx.events,
             &mut self.backoff,
             &self.pod,
             c,
+            &pull::Source {
+                registries: &ctx.registries,
+                registries_file: &ctx.registries_file,
+                secrets: &secrets,
+            },
         )
         .await
         {

@@ -162,6 +162,10 @@ pub struct NodeArgs {
     /// starting containerd.
     #[arg(long)]
     pub container_runtime_endpoint: Option<String>,
+    /// Registries image pulls may reach, in k3s's `registries.yaml` format (mirrors, auth,
+    /// TLS); without the file the node is air-gapped.
+    #[arg(long, default_value = krust_kubelet::registries::DEFAULT_PATH)]
+    pub private_registry: PathBuf,
     /// Port of the kubelet's HTTPS server (logs, exec, attach and port-forward, for the API
     /// server); upstream's 10250.
     #[arg(long, default_value_t = 10250)]

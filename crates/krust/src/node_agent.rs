@@ -28,6 +28,8 @@ pub struct AgentOptions {
     pub ca_pem: String,
     /// A running CRI runtime to use instead of starting containerd.
     pub runtime_endpoint: Option<PathBuf>,
+    /// The registries file (`--private-registry`).
+    pub private_registry: PathBuf,
     /// The kubelet's HTTPS server (logs, exec, attach, port-forward).
     pub kubelet_server: Option<krust_kubelet::server::ServerConfig>,
 }
@@ -69,10 +71,15 @@ impl RunningAgent {
         let agent_dir = opts.data_dir.join("agent");
         std::fs::create_dir_all(&agent_dir)
             .with_context(|| format!("creating {}", agent_dir.display()))?;
+        let registries = krust_kubelet::registries::Registries::load(&opts.private_registry)?;
+        if !registries.is_empty() {
+            tracing::info!(file = %opts.private_registry.display(), hosts = ?registries.reachable_hosts(), "registries configured");
+        }
         let (containerd, socket) = match &opts.runtime_endpoint {
             Some(ep) => (None, ep.clone()),
             None => {
-                let cfg = ContainerdConfig::for_data_dir(&opts.data_dir);
+                let mut cfg = ContainerdConfig::for_data_dir(&opts.data_dir);
+                cfg.registries = registries.clone();
                 let cd = Containerd::start(cfg)
                     .await
                     .context("starting containerd")?;
@@ -108,6 +115,8 @@ impl RunningAgent {
             service_cidr: opts.service_cidr.clone(),
             ca_pem: opts.ca_pem.clone(),
             server: opts.kubelet_server.clone(),
+            registries,
+            registries_file: opts.private_registry.clone(),
         };
         let kubelet = tokio::spawn(async move {
             if let Err(e) = Kubelet::new(client, cfg).run().await {

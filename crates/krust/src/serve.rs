@@ -53,9 +53,17 @@ pub async fn serve_https(
                 .1
                 .peer_certificates()
                 .and_then(peer_identity)
-                .map(|p| Identity {
-                    user: p.user,
-                    groups: p.groups,
+                .map(|p| {
+                    // Every authenticated user is also in `system:authenticated` (upstream's
+                    // AuthenticatedGroupAdder).
+                    let mut groups = p.groups;
+                    if !groups.iter().any(|g| g == "system:authenticated") {
+                        groups.push("system:authenticated".into());
+                    }
+                    Identity {
+                        user: p.user,
+                        groups,
+                    }
                 });
             let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 let api = api.clone();

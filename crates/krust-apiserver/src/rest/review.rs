@@ -1,6 +1,7 @@
 //! Review resources computed on create and never stored: `SelfSubjectAccessReview`,
 //! `SubjectAccessReview`, `LocalSubjectAccessReview`, `SelfSubjectRulesReview` (what
-//! `kubectl auth can-i` asks) and `SelfSubjectReview` (`kubectl auth whoami`).
+//! `kubectl auth can-i` asks), `SelfSubjectReview` (`kubectl auth whoami`) and `TokenReview`
+//! (whether a bearer token authenticates, and as whom).
 
 use super::{Ctx, decode_object};
 use crate::Identity;
@@ -37,6 +38,7 @@ fn allowed(who: &Identity) -> (bool, &'static str) {
 }
 
 pub(crate) async fn create(
+    server: &crate::ApiServer,
     ctx: &mut Ctx,
     body: &[u8],
     content_type: Option<&str>,
@@ -92,6 +94,28 @@ pub(crate) async fn create(
                 })
             } else {
                 json!({"resourceRules": [], "nonResourceRules": [], "incomplete": false})
+            }
+        }
+        "TokenReview" => {
+            let token = krust_api::meta::get_str(&obj, &["spec", "token"]).unwrap_or("");
+            if token.is_empty() {
+                return Err(ApiError::bad_request(
+                    "token is required for TokenReview in authentication",
+                ));
+            }
+            let audiences = krust_api::meta::get_path(&obj, &["spec", "audiences"]).cloned();
+            match server.token_identity(token).await {
+                Some(who) => {
+                    let mut status = json!({"authenticated": true, "user": {
+                        "username": who.user, "groups": who.groups}});
+                    if let Some(a) =
+                        audiences.filter(|a| a.as_array().is_some_and(|a| !a.is_empty()))
+                    {
+                        krust_api::meta::set_path(&mut status, &["audiences"], a);
+                    }
+                    status
+                }
+                _ => json!({"user": {}, "error": "[invalid bearer token, token lookup failed]"}),
             }
         }
         "SelfSubjectReview" => {

@@ -68,6 +68,10 @@ fn every_kind_has_one_strategy() {
     let ns = r.get("", "v1", "namespaces").unwrap();
     assert!(of(&ns).check_delete(&ns, "kube-system").is_err());
     assert!(of(&ns).check_delete(&ns, "mine").is_ok());
+    let nodes = r.get("", "v1", "nodes").unwrap();
+    let mut node = json!({"metadata": {"name": "n"}, "status": {"capacity": {"cpu": "4"}}});
+    of(&nodes).prepare_for_create(&nodes, &mut node, None);
+    assert_eq!(node["status"]["capacity"]["cpu"], "4");
     let cm = r.get("", "v1", "configmaps").unwrap();
     assert!(!of(&cm).delete_returns_object());
     let secrets = r.get("", "v1", "secrets").unwrap();

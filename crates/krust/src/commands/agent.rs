@@ -190,6 +190,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             .container_runtime_endpoint
             .as_deref()
             .map(crate::node_agent::endpoint_path),
+        private_registry: node.private_registry.clone(),
     };
     let agent = crate::node_agent::RunningAgent::start(client, opts).await?;
     tracing::info!(server = %server, "krust agent joined; running the kubelet");

@@ -272,6 +272,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .container_runtime_endpoint
                 .as_deref()
                 .map(crate::node_agent::endpoint_path),
+            private_registry: args.node.private_registry.clone(),
         };
         Some(crate::node_agent::RunningAgent::start(client, opts).await?)
     };
