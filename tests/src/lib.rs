@@ -156,6 +156,17 @@ impl Server {
             "--kubelet-port".into(),
             free_port().to_string(),
         ];
+        // The machine's /etc/krust/registries.yaml is not the test's: a node has none unless
+        // the test names one.
+        if !extra.contains(&"--private-registry") {
+            args.push("--private-registry".into());
+            args.push(
+                dir.path()
+                    .join("registries.yaml")
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut s = Server {
             child: None,

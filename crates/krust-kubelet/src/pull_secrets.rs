@@ -47,8 +47,8 @@ fn entries(secret: &Secret) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// The CRI credentials of one docker config entry for `registry`.
-fn auth_config(registry: &str, entry: &Value) -> Option<api::AuthConfig> {
+/// The CRI credentials of one docker config entry.
+fn auth_config(entry: &Value) -> Option<api::AuthConfig> {
     let s = |k: &str| {
         entry
             .get(k)
@@ -75,10 +75,11 @@ fn auth_config(registry: &str, entry: &Value) -> Option<api::AuthConfig> {
     if username.is_empty() && identity_token.is_empty() {
         return None;
     }
+    // No `server_address`: containerd would compare it with each host it contacts (the
+    // registry's API host, its mirrors) and drop the credentials on any difference.
     Some(api::AuthConfig {
         username,
         password,
-        server_address: registry.to_string(),
         identity_token,
         ..Default::default()
     })
@@ -91,7 +92,7 @@ pub fn find(secrets: &[Secret], image: &str) -> Option<api::AuthConfig> {
         .iter()
         .flat_map(entries)
         .find(|(r, _)| r == registry)
-        .and_then(|(r, e)| auth_config(&r, &e))
+        .and_then(|(_, e)| auth_config(&e))
 }
 
 /// Reads the pod's pull secrets (missing ones are skipped, as upstream's kubelet does).
@@ -144,7 +145,7 @@ mod tests {
         let hub = find(&all, "busybox:1.36").unwrap();
         assert_eq!(
             (hub.username.as_str(), hub.server_address.as_str()),
-            ("hub", "docker.io")
+            ("hub", "")
         );
         let local = find(&all, "127.0.0.1:5000/library/busybox:1").unwrap();
         assert_eq!(

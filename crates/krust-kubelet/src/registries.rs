@@ -192,7 +192,13 @@ impl Registries {
             if host == "*" || out.contains_key(host) {
                 continue;
             }
-            let mut s = format!("server = {}\n", toml_str(&server_of(host)));
+            // The registry as an explicit `[host]` too: containerd 1.6.20 was seen to speak
+            // plain HTTP to a loopback `server` (a 400 from the registry's TLS port), while
+            // the scheme of a `[host]` entry is honoured.
+            let server = server_of(host);
+            let mut s = format!("server = {}\n", toml_str(&server));
+            let _ = writeln!(s, "\n[host.{}]", toml_str(&server));
+            let _ = writeln!(s, "  capabilities = [\"pull\", \"resolve\"]");
             self.write_tls(&mut s, host);
             out.insert(host.clone(), s);
         }
