@@ -391,7 +391,7 @@ impl Drop for Containerd {
             let _ = self.stop_tx.send(true);
             let pid = self.pid();
             if pid != 0 {
-                signal(&[pid], "TERM");
+                signal(&[pid], rustix::process::Signal::TERM);
             }
         }
     }
@@ -483,18 +483,16 @@ async fn ctr_version(socket: &Path) -> bool {
     .unwrap_or(false)
 }
 
-/// Sends `SIG<sig>` to `pids` with `kill(1)`.
-pub(crate) fn signal(pids: &[u32], sig: &str) {
-    if pids.is_empty() {
-        return;
+/// Sends `sig` to each of `pids` (kill(2)); pids that are gone or invalid are skipped.
+pub(crate) fn signal(pids: &[u32], sig: rustix::process::Signal) {
+    for &pid in pids {
+        if let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
     }
-    let _ = Command::new("kill")
-        .args(["-s", sig, "--"])
-        .args(pids.iter().map(u32::to_string))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// SIGTERM, wait up to `grace`, then SIGKILL; reaps the child.
@@ -502,7 +500,7 @@ async fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
     if let Ok(Some(status)) = child.try_wait() {
         return Some(status);
     }
-    signal(&[child.id()], "TERM");
+    signal(&[child.id()], rustix::process::Signal::TERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {

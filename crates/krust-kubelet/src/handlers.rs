@@ -1,13 +1,14 @@
 //! The actions probes and lifecycle hooks run, with upstream's result messages: `exec`
-//! (CRI `ExecSync`: exit code 0 is success, the output is the message), `httpGet` (a small
-//! HTTP/1.1 client over tokio's `TcpStream`: 200-399 is success), `tcpSocket` (a connection
+//! (CRI `ExecSync`: exit code 0 is success, the output is the message), `httpGet` (hyper's
+//! HTTP/1.1 client over one TCP connection: 200-399 is success), `tcpSocket` (a connection
 //! within the timeout is success).
 
 use crate::cri::Cri;
+use http_body_util::BodyExt;
+use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::{Container, HTTPGetAction, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The `User-Agent` of HTTP probes (upstream's `kube-probe/<major.minor>`).
@@ -84,8 +85,14 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-/// The request line and headers of an HTTP probe.
-pub fn http_request(host: &str, port: u16, path: &str, headers: &[(String, String)]) -> String {
+/// The request of an HTTP probe: `GET path` with upstream's default `Host`, `User-Agent`
+/// and `Accept` unless the probe sets them, and the probe's own headers.
+pub fn http_request(
+    host: &str,
+    port: u16,
+    path: &str,
+    headers: &[(String, String)],
+) -> Result<http::Request<http_body_util::Empty<bytes::Bytes>>, String> {
     let path = if path.is_empty() {
         "/".to_string()
     } else if path.starts_with('/') {
@@ -93,43 +100,29 @@ pub fn http_request(host: &str, port: u16, path: &str, headers: &[(String, Strin
     } else {
         format!("/{path}")
     };
-    let mut has_host = None;
+    let mut req = http::Request::get(path.as_str());
+    let mut has_host = false;
     let mut has_ua = false;
     let mut has_accept = false;
-    let mut extra = String::new();
     for (k, v) in headers {
-        if k.eq_ignore_ascii_case("host") {
-            has_host = Some(v.clone());
-            continue;
-        }
+        has_host |= k.eq_ignore_ascii_case("host");
         has_ua |= k.eq_ignore_ascii_case("user-agent");
         has_accept |= k.eq_ignore_ascii_case("accept");
-        extra.push_str(&format!("{k}: {v}\r\n"));
+        req = req.header(k.as_str(), v.as_str());
     }
-    let mut req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\n",
-        has_host.unwrap_or_else(|| host_port(host, port))
-    );
+    if !has_host {
+        req = req.header(http::header::HOST, host_port(host, port));
+    }
     if !has_ua {
-        req.push_str(&format!("User-Agent: {USER_AGENT}\r\n"));
+        req = req.header(http::header::USER_AGENT, USER_AGENT);
     }
     if !has_accept {
-        req.push_str("Accept: */*\r\n");
+        req = req.header(http::header::ACCEPT, "*/*");
     }
-    req.push_str(&extra);
-    req.push_str("Connection: close\r\n\r\n");
-    req
-}
-
-/// The status code of an HTTP/1.x response head.
-pub fn parse_status(head: &[u8]) -> Option<u16> {
-    let line_end = head.iter().position(|b| *b == b'\n')?;
-    let line = String::from_utf8_lossy(&head[..line_end]);
-    let mut parts = line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    parts.next()?.parse().ok()
+    // Upstream's probe transport disables keep-alives.
+    req = req.header(http::header::CONNECTION, "close");
+    req.body(http_body_util::Empty::new())
+        .map_err(|e| format!("invalid probe request: {e}"))
 }
 
 fn dial_error(addr: &str, e: &std::io::Error) -> String {
@@ -180,52 +173,50 @@ pub async fn http_get(
         .map(|h| (h.name.clone(), h.value.clone()))
         .collect();
     let addr = host_port(&host, port);
-    let request = http_request(&host, port, &path, &headers);
+    let request = match http_request(&host, port, &path, &headers) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failure(format!("Get {url:?}: {e}")),
+    };
     let attempt = async {
-        let mut stream = TcpStream::connect(&addr)
+        let stream = TcpStream::connect(&addr)
             .await
             .map_err(|e| format!("Get {url:?}: {}", dial_error(&addr, &e)))?;
-        stream
-            .write_all(request.as_bytes())
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| format!("Get {url:?}: {e}"))?;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("Get {url:?}: {e}"))?;
-            if n == 0 {
-                break;
+        let conn = tokio::spawn(conn);
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("Get {url:?}: {e}"))?;
+        let status = response.status().as_u16();
+        // Keep at most MAX_BODY bytes of the body, as upstream does.
+        let mut body = response.into_body();
+        let mut kept = Vec::new();
+        while kept.len() < MAX_BODY {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        kept.extend_from_slice(&data);
+                    }
+                }
+                Some(Err(e)) => return Err(format!("Get {url:?}: {e}")),
+                None => break,
             }
-            buf.extend_from_slice(&chunk[..n]);
-            if buf.len() > MAX_BODY + 8192 {
-                break;
-            }
         }
-        Ok::<Vec<u8>, String>(buf)
+        conn.abort();
+        kept.truncate(MAX_BODY);
+        Ok::<(u16, Vec<u8>), String>((status, kept))
     };
-    let raw = match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(raw)) => raw,
-        Ok(Err(e)) => return Outcome::Failure(e),
-        Err(_) => {
-            return Outcome::Failure(format!(
-                "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
-            ));
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok((code, body))) if (200..400).contains(&code) => {
+            Outcome::Success(String::from_utf8_lossy(&body).into_owned())
         }
-    };
-    match parse_status(&raw) {
-        Some(code) if (200..400).contains(&code) => {
-            let body = raw
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map(|i| String::from_utf8_lossy(&raw[i + 4..]).into_owned())
-                .unwrap_or_default();
-            Outcome::Success(body.chars().take(MAX_BODY).collect())
-        }
-        Some(code) => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
-        None => Outcome::Failure(format!("Get {url:?}: malformed HTTP response")),
+        Ok(Ok((code, _))) => Outcome::Failure(format!("HTTP probe failed with statuscode: {code}")),
+        Ok(Err(e)) => Outcome::Failure(e),
+        Err(_) => Outcome::Failure(format!(
+            "Get {url:?}: context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+        )),
     }
 }
 
@@ -257,6 +248,7 @@ pub async fn tcp_socket(
 mod tests {
     use super::*;
     use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     fn container() -> Container {
@@ -277,16 +269,18 @@ mod tests {
         assert_eq!(resolve_port(&IntOrString::String("81".into()), &c), Ok(81));
         assert!(resolve_port(&IntOrString::String("nope".into()), &c).is_err());
         assert!(resolve_port(&IntOrString::Int(0), &c).is_err());
-        let req = http_request("10.0.0.1", 80, "healthz", &[("X-A".into(), "b".into())]);
-        assert_eq!(
-            req,
-            "GET /healthz HTTP/1.1\r\nHost: 10.0.0.1:80\r\nUser-Agent: kube-probe/1.33\r\nAccept: */*\r\nX-A: b\r\nConnection: close\r\n\r\n"
-        );
-        let req = http_request("h", 80, "", &[("Host".into(), "example".into())]);
-        assert!(req.starts_with("GET / HTTP/1.1\r\nHost: example\r\n"));
-        assert_eq!(parse_status(b"HTTP/1.1 204 No Content\r\n\r\n"), Some(204));
-        assert_eq!(parse_status(b"HTTP/1.0 500 x\r\n"), Some(500));
-        assert_eq!(parse_status(b"garbage\r\n"), None);
+        let req = http_request("10.0.0.1", 80, "healthz", &[("X-A".into(), "b".into())]).unwrap();
+        assert_eq!(req.uri(), "/healthz");
+        let h = req.headers();
+        assert_eq!(h["host"], "10.0.0.1:80");
+        assert_eq!(h["user-agent"], "kube-probe/1.33");
+        assert_eq!(h["accept"], "*/*");
+        assert_eq!(h["x-a"], "b");
+        let req = http_request("h", 80, "", &[("Host".into(), "example".into())]).unwrap();
+        assert_eq!(req.uri(), "/");
+        assert_eq!(req.headers().get_all("host").iter().count(), 1);
+        assert_eq!(req.headers()["host"], "example");
+        assert!(http_request("h", 80, "/", &[("bad name".into(), "v".into())]).is_err());
     }
 
     async fn serve_once(status: &'static str) -> u16 {

@@ -173,40 +173,52 @@ fn import_blocking(socket: &Path, archive: &Path) -> Result<Vec<String>, Error> 
         SNAPSHOTTER,
     ];
     let out = if is_gzip(archive)? {
-        let mut gunzip = Command::new("gzip")
-            .arg("-dc")
-            .arg(archive)
-            .stdin(Stdio::null())
+        let file = fs::File::open(archive).map_err(|source| Error::Io {
+            action: "open",
+            path: archive.to_path_buf(),
+            source,
+        })?;
+        let mut ctr = ctr_base(socket)
+            .args(import_args)
+            .arg("-")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|source| Error::Spawn {
-                program: "gzip",
+                program: "ctr",
                 source,
             })?;
-        let Some(stdout) = gunzip.stdout.take() else {
+        let Some(mut stdin) = ctr.stdin.take() else {
             return Err(Error::Import {
                 path: archive.to_path_buf(),
-                message: "gzip gave no output pipe".into(),
+                message: "ctr gave no input pipe".into(),
             });
         };
-        let out = ctr_base(socket)
-            .args(import_args)
-            .arg("-")
-            .stdin(Stdio::from(stdout))
-            .output();
-        let gz = gunzip.wait_with_output();
-        let out = out.map_err(|source| Error::Spawn {
+        // Inflate in a thread while ctr reads, so neither pipe fills up.
+        let feeder = std::thread::spawn(move || {
+            let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
+            std::io::copy(&mut gz, &mut stdin)
+        });
+        let out = ctr.wait_with_output().map_err(|source| Error::Spawn {
             program: "ctr",
             source,
         })?;
-        if let Ok(gz) = gz
-            && !gz.status.success()
-        {
-            return Err(Error::Import {
-                path: archive.to_path_buf(),
-                message: format!("gzip: {}", message(&gz)),
-            });
+        match feeder.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if out.status.success() || e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(Error::Import {
+                    path: archive.to_path_buf(),
+                    message: format!("gzip: {e}"),
+                });
+            }
+            Ok(Err(_)) => {}
+            Err(_) => {
+                return Err(Error::Import {
+                    path: archive.to_path_buf(),
+                    message: "gzip: the inflating thread panicked".into(),
+                });
+            }
         }
         out
     } else {

@@ -2,7 +2,6 @@
 //! `df` for the agent directory's filesystem, which needs no `unsafe` statvfs call).
 
 use std::path::Path;
-use std::process::Command;
 
 /// What the node reports about its machine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,35 +50,38 @@ pub fn parse_os_release(text: &str) -> Option<String> {
     })
 }
 
-/// Total bytes of the filesystem holding `path` (`df -B1 --output=size`).
+/// The figures of the filesystem holding a path, as `df` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FsUsage {
+    pub size: u64,
+    /// Bytes an unprivileged user may still write.
+    pub available: u64,
+    pub used: u64,
+    pub inodes: u64,
+    pub inodes_free: u64,
+}
+
+/// `statvfs(2)` of the filesystem holding `path`.
+pub fn filesystem(path: &Path) -> Option<FsUsage> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    let unit = st.f_frsize.max(1);
+    Some(FsUsage {
+        size: st.f_blocks.saturating_mul(unit),
+        available: st.f_bavail.saturating_mul(unit),
+        used: st.f_blocks.saturating_sub(st.f_bfree).saturating_mul(unit),
+        inodes: st.f_files,
+        inodes_free: st.f_ffree,
+    })
+}
+
+/// Total bytes of the filesystem holding `path`.
 pub fn filesystem_size(path: &Path) -> Option<u64> {
-    let out = Command::new("df")
-        .arg("-B1")
-        .arg("--output=size,avail")
-        .arg(path)
-        .output()
-        .ok()?;
-    parse_df(&String::from_utf8_lossy(&out.stdout)).map(|(size, _)| size)
+    filesystem(path).map(|f| f.size)
 }
 
 /// Total and available bytes of the filesystem holding `path`.
 pub fn filesystem_usage(path: &Path) -> Option<(u64, u64)> {
-    let out = Command::new("df")
-        .arg("-B1")
-        .arg("--output=size,avail")
-        .arg(path)
-        .output()
-        .ok()?;
-    parse_df(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// `df -B1 --output=size,avail` output: (size, avail).
-pub fn parse_df(text: &str) -> Option<(u64, u64)> {
-    let line = text.lines().nth(1)?;
-    let mut parts = line.split_whitespace();
-    let size = parts.next()?.parse().ok()?;
-    let avail = parts.next()?.parse().ok()?;
-    Some((size, avail))
+    filesystem(path).map(|f| (f.size, f.available))
 }
 
 /// The architecture as Go names it.
@@ -149,11 +151,10 @@ mod tests {
             parse_os_release(os).as_deref(),
             Some("Debian GNU/Linux 12 (bookworm)")
         );
-        assert_eq!(
-            parse_df("1B-blocks     Avail\n 1000 400\n"),
-            Some((1000, 400))
-        );
-        assert_eq!(parse_df("garbage"), None);
+        let root = filesystem(Path::new("/")).unwrap();
+        assert!(root.size > 0 && root.available <= root.size && root.used <= root.size);
+        assert!(root.inodes_free <= root.inodes);
+        assert_eq!(filesystem(Path::new("/nonexistent/path")), None);
         let here = MachineInfo::read(Path::new("/"));
         assert!(here.cpus >= 1);
         assert!(here.memory_bytes > 0);

@@ -25,7 +25,6 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, watch};
@@ -320,23 +319,6 @@ pub fn default_interface(text: &str) -> Option<String> {
         let mut parts = l.split_whitespace();
         let iface = parts.next()?;
         (parts.next()? == "00000000").then(|| iface.to_string())
-    })
-}
-
-/// `df -B1 --output=size,avail,used,itotal,iavail,iused` output.
-pub fn parse_df(text: &str, time: &str) -> Option<FsStats> {
-    let line = text.lines().nth(1)?;
-    let v: Vec<Option<u64>> = line.split_whitespace().map(|p| p.parse().ok()).collect();
-    let at = |i: usize| v.get(i).copied().flatten();
-    at(0)?;
-    Some(FsStats {
-        time: time.to_string(),
-        capacity_bytes: at(0),
-        available_bytes: at(1),
-        used_bytes: at(2),
-        inodes: at(3),
-        inodes_free: at(4),
-        inodes_used: at(5),
     })
 }
 
@@ -833,15 +815,18 @@ pub fn build_summary(
     Summary { node, pods }
 }
 
-/// The filesystem holding `path` (`df`, which needs no `unsafe` statvfs call).
+/// The filesystem holding `path`.
 fn filesystem(path: &Path, time: &str) -> Option<FsStats> {
-    let out = Command::new("df")
-        .arg("-B1")
-        .arg("--output=size,avail,used,itotal,iavail,iused")
-        .arg(path)
-        .output()
-        .ok()?;
-    parse_df(&String::from_utf8_lossy(&out.stdout), time)
+    let fs = crate::machine::filesystem(path)?;
+    Some(FsStats {
+        time: time.to_string(),
+        capacity_bytes: Some(fs.size),
+        available_bytes: Some(fs.available),
+        used_bytes: Some(fs.used),
+        inodes: Some(fs.inodes),
+        inodes_free: Some(fs.inodes_free),
+        inodes_used: Some(fs.inodes.saturating_sub(fs.inodes_free)),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1071,15 +1056,11 @@ mod tests {
             (Some((1 + 2 + 3 + 6 + 7 + 8) * 10_000_000), Some(12))
         );
         assert!(parse_net_dev("x: 1 2\n").is_empty());
-        assert_eq!(parse_df("", "t"), None);
-        let fs = parse_df(
-            "1B-blocks Avail Used Inodes IFree IUsed\n1000 400 600 50 20 30\n",
-            "t",
-        )
-        .unwrap();
+        let fs = filesystem(Path::new("/"), "t").unwrap();
+        assert!(fs.capacity_bytes.unwrap_or(0) > 0 && fs.time == "t");
         assert_eq!(
-            (fs.capacity_bytes, fs.available_bytes, fs.inodes_used),
-            (Some(1000), Some(400), Some(30))
+            fs.inodes_used,
+            Some(fs.inodes.unwrap_or(0) - fs.inodes_free.unwrap_or(0))
         );
         assert_eq!(cgroup_dir(Path::new("/c"), "/a/../b"), None);
         assert_eq!(

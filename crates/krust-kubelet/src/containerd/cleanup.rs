@@ -175,9 +175,9 @@ pub fn kill_stale_daemon(root: &Path) -> Result<Vec<u32>, Error> {
     if pids.is_empty() {
         return Ok(pids);
     }
-    signal(&pids, "TERM");
+    signal(&pids, rustix::process::Signal::TERM);
     if !wait_gone(&pids, Duration::from_secs(5)) {
-        signal(&pids, "KILL");
+        signal(&pids, rustix::process::Signal::KILL);
         wait_gone(&pids, Duration::from_secs(2));
     }
     Ok(pids)
@@ -203,7 +203,7 @@ pub fn cleanup(root: &Path) -> Result<CleanupReport, Error> {
         .map(|p| p.pid)
         .collect();
     // The daemon first, so it does not react to its shims dying.
-    signal(&report.daemons, "KILL");
+    signal(&report.daemons, rustix::process::Signal::KILL);
 
     report.shims = procs
         .iter()
@@ -226,8 +226,8 @@ pub fn cleanup(root: &Path) -> Result<CleanupReport, Error> {
         }
     }
     report.containers = below.into_iter().collect();
-    signal(&report.containers, "KILL");
-    signal(&report.shims, "KILL");
+    signal(&report.containers, rustix::process::Signal::KILL);
+    signal(&report.shims, rustix::process::Signal::KILL);
     let all: Vec<u32> = report
         .daemons
         .iter()
@@ -442,21 +442,10 @@ fn unmount_under(root: &Path) -> Vec<PathBuf> {
     done
 }
 
-/// `umount PATH`, falling back to a lazy unmount.
+/// Unmounts `path` (umount(2)), falling back to a lazy (detached) unmount.
 fn umount(path: &Path) -> bool {
-    let run = |lazy: bool| {
-        let mut cmd = Command::new("umount");
-        if lazy {
-            cmd.arg("-l");
-        }
-        cmd.arg(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    run(false) || run(true)
+    use rustix::mount::{UnmountFlags, unmount};
+    unmount(path, UnmountFlags::empty()).is_ok() || unmount(path, UnmountFlags::DETACH).is_ok()
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use k8s_cri::v1 as api;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// WebSocket subprotocols served, best first.
@@ -95,67 +95,58 @@ pub fn split_url(url: &str) -> Option<(String, String)> {
     Some((authority.to_string(), path.to_string()))
 }
 
-/// Sends an upgrade request to the runtime's streaming server and reads its answer head.
-/// Returns the connection (with whatever was read past the head still buffered), the status
-/// and the response headers.
+/// The upgraded connection to the runtime's streaming server.
+type RuntimeConn = TokioIo<hyper::upgrade::Upgraded>;
+
+/// Sends a SPDY upgrade request to the runtime's streaming server (hyper's HTTP/1.1
+/// client) and returns the upgraded connection and the response headers; anything but
+/// `101 Switching Protocols` is an error.
 async fn upgrade_to_runtime(
     url: &str,
     protocols: &[String],
-) -> Result<(BufReader<TcpStream>, u16, Vec<(String, String)>), String> {
+) -> Result<(RuntimeConn, http::HeaderMap), String> {
     let (authority, path) =
         split_url(url).ok_or_else(|| format!("unsupported streaming URL {url}"))?;
-    let tcp = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        TcpStream::connect(&authority),
-    )
-    .await
-    .map_err(|_| format!("connecting to the streaming server {authority}: timed out"))?
-    .map_err(|e| format!("connecting to the streaming server {authority}: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nContent-Length: 0\r\nUser-Agent: krust-kubelet\r\n"
-    );
-    for p in protocols {
-        req.push_str(&format!("X-Stream-Protocol-Version: {p}\r\n"));
-    }
-    req.push_str("\r\n");
-    let mut conn = BufReader::new(tcp);
-    conn.get_mut()
-        .write_all(req.as_bytes())
-        .await
-        .map_err(|e| format!("writing to the streaming server: {e}"))?;
-    let mut status = 0u16;
-    let mut headers = Vec::new();
-    let mut first = true;
-    let mut total = 0usize;
-    loop {
-        let mut line = String::new();
-        let n = conn
-            .read_line(&mut line)
+    let exchange = async {
+        let tcp = TcpStream::connect(&authority)
             .await
-            .map_err(|e| format!("reading from the streaming server: {e}"))?;
-        total += n;
-        if n == 0 || total > 64 * 1024 {
-            return Err("the streaming server closed the connection".into());
+            .map_err(|e| format!("connecting to the streaming server {authority}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| format!("connecting to the streaming server {authority}: {e}"))?;
+        tokio::spawn(conn.with_upgrades());
+        let mut req = Request::post(path.as_str())
+            .header(header::HOST, authority.as_str())
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "SPDY/3.1")
+            .header(header::CONTENT_LENGTH, "0")
+            .header(header::USER_AGENT, "krust-kubelet");
+        for p in protocols {
+            req = req.header("x-stream-protocol-version", p.as_str());
         }
-        let line = line.trim_end();
-        if first {
-            first = false;
-            status = line
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("bad answer from the streaming server: {line:?}"))?;
-            continue;
+        let req = req
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| format!("building the upgrade request: {e}"))?;
+        let mut resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("the streaming server {authority}: {e}"))?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(format!(
+                "the streaming server answered {} to the upgrade",
+                resp.status().as_u16()
+            ));
         }
-        if line.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            headers.push((k.trim().to_string(), v.trim().to_string()));
-        }
-    }
-    Ok((conn, status, headers))
+        let headers = std::mem::take(resp.headers_mut());
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| format!("upgrading the streaming connection: {e}"))?;
+        Ok((TokioIo::new(upgraded), headers))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| format!("connecting to the streaming server {authority}: timed out"))?
 }
 
 /// The CRI call for `kind`, giving the streaming URL.
@@ -286,13 +277,10 @@ pub async fn serve(
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .collect();
-    let (conn, status, headers) = match upgrade_to_runtime(&url, &protocols).await {
+    let (conn, headers) = match upgrade_to_runtime(&url, &protocols).await {
         Ok(x) => x,
         Err(e) => return text(500, e),
     };
-    if status != 101 {
-        return text(500, format!("the streaming server answered {status}"));
-    }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
@@ -309,12 +297,8 @@ pub async fn serve(
         http::HeaderValue::from_static("Upgrade"),
     );
     hs.insert(header::UPGRADE, http::HeaderValue::from_static("SPDY/3.1"));
-    for (k, v) in headers {
-        if k.eq_ignore_ascii_case("x-stream-protocol-version")
-            && let Ok(v) = http::HeaderValue::from_str(&v)
-        {
-            hs.insert("x-stream-protocol-version", v);
-        }
+    if let Some(v) = headers.get("x-stream-protocol-version") {
+        hs.insert("x-stream-protocol-version", v.clone());
     }
     resp
 }
@@ -325,12 +309,7 @@ async fn open_runtime_session(
     url: &str,
     opts: &StreamOptions,
 ) -> Result<(Session, Streams), String> {
-    let (conn, status, _) = upgrade_to_runtime(url, &["v4.channel.k8s.io".to_string()]).await?;
-    if status != 101 {
-        return Err(format!(
-            "the streaming server answered {status} to the upgrade"
-        ));
-    }
+    let (conn, _) = upgrade_to_runtime(url, &["v4.channel.k8s.io".to_string()]).await?;
     let mut session = Session::start(conn, false);
     let mut next = 1u32;
     let mut id = || {
@@ -539,6 +518,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, BufReader};
 
     fn q(s: &str) -> Vec<(String, String)> {
         super::super::query_pairs(Some(s))

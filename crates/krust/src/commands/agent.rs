@@ -15,10 +15,9 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Longest `/cacerts` response accepted.
-const MAX_CACERTS: u64 = 1 << 20;
+const MAX_CACERTS: usize = 1 << 20;
 /// Time allowed for fetching `/cacerts`.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -263,6 +262,7 @@ fn pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
 
 /// `GET /cacerts` over TLS without verifying the server (see [`krust_apiserver::tls_verify::AnyServerCert`]).
 async fn fetch_cacerts(url: &http::Uri, provider: &Arc<CryptoProvider>) -> anyhow::Result<Vec<u8>> {
+    use http_body_util::BodyExt;
     let host = url.host().context("the server URL has no host")?;
     let host = host
         .trim_start_matches('[')
@@ -283,108 +283,47 @@ async fn fetch_cacerts(url: &http::Uri, provider: &Arc<CryptoProvider>) -> anyho
         let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .with_context(|| format!("connecting to {host}:{port}"))?;
-        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
             .connect(server_name, tcp)
             .await
             .context("TLS handshake")?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .context("HTTP handshake")?;
+        let conn = tokio::spawn(conn);
         let authority = url
             .authority()
             .map_or_else(|| host.clone(), |a| a.as_str().to_string());
-        let request = format!(
-            "GET /cacerts HTTP/1.1\r\nHost: {authority}\r\nAccept: */*\r\nUser-Agent: krust-agent\r\nConnection: close\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        stream.flush().await?;
-        let mut raw = Vec::new();
-        let read = (&mut stream)
-            .take(MAX_CACERTS + 16 * 1024)
-            .read_to_end(&mut raw)
-            .await;
-        // A server that closes without close_notify still gave us the whole response.
-        if let Err(e) = read
-            && raw.is_empty()
-        {
-            return Err(anyhow::Error::new(e).context("reading the response"));
+        let request = http::Request::get("/cacerts")
+            .header(http::header::HOST, authority)
+            .header(http::header::ACCEPT, "*/*")
+            .header(http::header::USER_AGENT, "krust-agent")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .context("building the request")?;
+        let response = sender
+            .send_request(request)
+            .await
+            .context("sending the request")?;
+        let status = response.status();
+        let body = http_body_util::Limited::new(response.into_body(), MAX_CACERTS)
+            .collect()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the response: {e}"))?
+            .to_bytes();
+        conn.abort();
+        if status != http::StatusCode::OK {
+            bail!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(body.get(..body.len().min(200)).unwrap_or_default())
+            );
         }
-        anyhow::Ok(raw)
+        anyhow::Ok(body.to_vec())
     };
-    let raw = tokio::time::timeout(FETCH_TIMEOUT, exchange)
+    tokio::time::timeout(FETCH_TIMEOUT, exchange)
         .await
-        .context("timed out")??;
-    parse_http_response(&raw)
-}
-
-/// The body of a complete HTTP/1.1 response, or an error for a non-200 status.
-fn parse_http_response(raw: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("the server's response has no end of headers")?;
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let body = &raw[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let code = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .with_context(|| format!("malformed status line {status_line:?}"))?;
-    let mut chunked = false;
-    let mut length: Option<usize> = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        if name == "transfer-encoding" && value.to_ascii_lowercase().contains("chunked") {
-            chunked = true;
-        } else if name == "content-length" {
-            length = value.parse().ok();
-        }
-    }
-    let body = if chunked {
-        dechunk(body)?
-    } else if let Some(n) = length {
-        body.get(..n)
-            .context("the server's response was cut short")?
-            .to_vec()
-    } else {
-        body.to_vec()
-    };
-    if code != 200 {
-        bail!(
-            "HTTP {code}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)])
-        );
-    }
-    if body.len() as u64 > MAX_CACERTS {
-        bail!("the CA bundle is larger than {MAX_CACERTS} bytes");
-    }
-    Ok(body)
-}
-
-/// Decodes a chunked transfer-encoded body.
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("malformed chunked body")?;
-        let size_text = String::from_utf8_lossy(&data[..eol]);
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .with_context(|| format!("malformed chunk size {size_text:?}"))?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = data
-            .get(..size)
-            .context("the server's response was cut short")?;
-        out.extend_from_slice(chunk);
-        data = data.get(size + 2..).context("malformed chunked body")?;
-    }
+        .context("timed out")?
 }
 
 async fn shutdown_signal() {
@@ -431,29 +370,6 @@ mod tests {
         ] {
             assert!(JoinToken::parse(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn parses_responses() {
-        let raw = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello";
-        assert_eq!(parse_http_response(raw).unwrap(), b"hello");
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2;x=y\r\nlo\r\n0\r\n\r\n";
-        assert_eq!(parse_http_response(raw).unwrap(), b"hello");
-        let raw = b"HTTP/1.1 200 OK\r\n\r\nuntil-eof";
-        assert_eq!(parse_http_response(raw).unwrap(), b"until-eof");
-        let raw = b"HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\n\r\nnah";
-        assert!(
-            parse_http_response(raw)
-                .unwrap_err()
-                .to_string()
-                .contains("404")
-        );
-        assert!(parse_http_response(b"garbage").is_err());
-        assert!(parse_http_response(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nab").is_err());
-        assert!(
-            parse_http_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n")
-                .is_err()
-        );
     }
 
     #[test]
