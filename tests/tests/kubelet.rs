@@ -12,6 +12,7 @@
 
 use krust_e2e::{Server, eventually};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -716,47 +717,110 @@ spec:
 #[test]
 fn agent_restart_adopts_running_pods() {
     let mut s = Server::start_node(&[]);
-    s.ok_input(
-        &["apply", "-f", "-"],
-        r#"
-apiVersion: v1
-kind: Pod
-metadata:
-  name: survivor
-spec:
-  containers:
-  - name: c
-    image: busybox:1.36
-    command: ["sleep", "3600"]
-"#,
-    );
+    s.ok_input(&["apply", "-f", "-"], krust_e2e::NGINX_DEPLOYMENT);
     s.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/survivor",
-        "--timeout=60s",
+        "rollout",
+        "status",
+        "deployment/nginx-deployment",
+        "--timeout=120s",
     ]);
-    let before = pod_json(&s, "survivor");
-    let id = container_status(&before, "c")["containerID"].clone();
-    // SIGKILL: containerd's shims keep the container; the new agent adopts it.
-    s.restart();
-    std::thread::sleep(Duration::from_secs(5));
-    s.ok(&[
-        "wait",
-        "--for=condition=Ready",
-        "pod/survivor",
-        "--timeout=60s",
-    ]);
-    let after = pod_json(&s, "survivor");
-    assert_eq!(container_status(&after, "c")["containerID"], id, "{after}");
-    assert_eq!(container_status(&after, "c")["restartCount"], 0);
-    assert_eq!(after["status"]["podIP"], before["status"]["podIP"]);
-    // And a clean shutdown (SIGTERM) the same.
-    s.stop();
-    s.restart();
-    std::thread::sleep(Duration::from_secs(5));
-    let again = pod_json(&s, "survivor");
-    assert_eq!(container_status(&again, "c")["containerID"], id, "{again}");
+    let socket = s
+        .data_dir()
+        .join("agent")
+        .join("containerd")
+        .join("containerd.sock");
+    // What containerd itself runs: container ID and task PID of every running task.
+    let tasks = || -> BTreeMap<String, String> {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(&socket)
+            .args(["-n", "k8s.io", "tasks", "ls"])
+            .output()
+            .unwrap_or_else(|e| panic!("ctr: {e}"));
+        assert!(out.status.success(), "ctr tasks ls: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"RUNNING")).then(|| (f[0].to_string(), f[1].to_string()))
+            })
+            .collect()
+    };
+    let pods = |s: &Server| -> Vec<Value> {
+        let v: Value =
+            serde_json::from_str(&s.ok(&["get", "pods", "-l", "app=nginx", "-o", "json"]))
+                .unwrap_or_else(|e| panic!("{e}"));
+        v["items"].as_array().cloned().unwrap_or_default()
+    };
+    let before = tasks();
+    let listed = pods(&s);
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    // 3 pause sandboxes + 3 nginx containers.
+    assert_eq!(before.len(), 6, "{before:?}");
+    let nginx_ids: Vec<String> = listed
+        .iter()
+        .map(|p| {
+            container_status(p, "nginx")["containerID"]
+                .as_str()
+                .and_then(|id| id.strip_prefix("containerd://"))
+                .unwrap_or_else(|| panic!("no container ID: {p}"))
+                .to_string()
+        })
+        .collect();
+    for id in &nginx_ids {
+        assert!(
+            before.contains_key(id),
+            "{id} not running in containerd: {before:?}"
+        );
+    }
+    for round in 0..3 {
+        // SIGKILL twice, then a clean shutdown (SIGTERM): the shims keep the containers
+        // either way, and the new agent adopts them.
+        if round == 2 {
+            s.stop();
+        }
+        s.restart();
+        // The restarted agent has gone through its first sync once it starts a new pod.
+        let marker = format!("marker-{round}");
+        s.ok(&[
+            "run",
+            &marker,
+            "--image=busybox:1.36",
+            "--",
+            "sleep",
+            "3600",
+        ]);
+        s.ok(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{marker}"),
+            "--timeout=90s",
+        ]);
+        let after: BTreeMap<String, String> = tasks()
+            .into_iter()
+            .filter(|(id, _)| before.contains_key(id))
+            .collect();
+        assert_eq!(after, before, "round {round}: containerd's tasks changed");
+        for p in pods(&s) {
+            let c = container_status(&p, "nginx");
+            assert_eq!(c["restartCount"], 0, "round {round}: {p}");
+            let id = c["containerID"].as_str().unwrap_or_default();
+            assert!(
+                nginx_ids.iter().any(|n| id.ends_with(n.as_str())),
+                "round {round}: {id} is not one of {nginx_ids:?}"
+            );
+        }
+        s.ok(&["delete", "pod", &marker, "--now"]);
+    }
+    let table = s.ok(&["get", "pods", "-l", "app=nginx", "--no-headers"]);
+    for line in table.lines() {
+        assert_eq!(
+            line.split_whitespace().nth(3),
+            Some("0"),
+            "RESTARTS: {table}"
+        );
+    }
 }
 
 #[test]
