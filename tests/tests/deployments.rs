@@ -333,7 +333,18 @@ fn set_image_history_undo_and_rollout_status() {
         "{}",
         s.ok(&["get", "rs", "-o", "yaml"])
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // The controller has seen the new template and settled on the surge.
+    assert!(
+        eventually(WAIT, || {
+            jp(
+                &s,
+                "deploy/web",
+                "{.status.observedGeneration}/{.status.updatedReplicas}/{.status.replicas}",
+            ) == format!("{}/1/4", jp(&s, "deploy/web", "{.metadata.generation}"))
+        }),
+        "{}",
+        s.ok(&["get", "deploy/web", "-o", "yaml"])
+    );
     let rss = replica_sets(&s, "app=web");
     let second = rss
         .iter()

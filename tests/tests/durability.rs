@@ -79,7 +79,15 @@ async fn sigkill_during_concurrent_writes_keeps_every_acknowledged_write() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Kill mid-stream once enough writes were acknowledged (bounded: 60 s).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    while tokio::time::Instant::now() < deadline
+        && (acked.lock().unwrap_or_else(|e| e.into_inner()).len() < 100
+            || *counter_acked.lock().unwrap_or_else(|e| e.into_inner()) < 10)
+    {
+        tick.tick().await;
+    }
     s.kill();
     for t in tasks {
         let _ = t.await;

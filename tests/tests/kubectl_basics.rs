@@ -353,23 +353,53 @@ fn get_watch_sees_changes() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{e}"));
-    std::thread::sleep(Duration::from_millis(1500));
+    // The watcher's lines, as they come.
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("no stdout pipe"));
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines: Vec<String> = Vec::new();
+    let read_until = |lines: &mut Vec<String>, done: &dyn Fn(&[String]) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done(lines) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(l) => lines.push(l),
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    // The initial list first, then the changes.
+    assert!(
+        read_until(&mut lines, &|l| l
+            .iter()
+            .any(|l| l.contains("configmap/w1"))),
+        "{lines:?}"
+    );
     s.ok(&["create", "configmap", "w2", "--from-literal=a=1"]);
     s.ok(&["label", "cm", "w1", "x=y"]);
     s.ok(&["delete", "cm", "w2"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let count = |l: &[String], name: &str| l.iter().filter(|l| l.contains(name)).count();
+    let seen = read_until(&mut lines, &|l| {
+        count(l, "configmap/w1") >= 2 && count(l, "configmap/w2") >= 2
+    });
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        lines.iter().filter(|l| l.contains("configmap/w1")).count() >= 2,
-        "{text}"
-    );
-    assert!(
-        lines.iter().filter(|l| l.contains("configmap/w2")).count() >= 2,
-        "{text}"
-    );
+    let _ = child.wait();
+    let text = lines.join("\n");
+    assert!(seen, "{text}");
 }
 
 #[test]

@@ -483,14 +483,17 @@ spec:
     let p = wait_pod(&s, "unready-http", WAIT, |p| {
         container_status(p, "nginx")["state"]["running"].is_object()
     });
-    std::thread::sleep(Duration::from_secs(3));
+    // The probe has run and failed (its Event is there); the pod stays unready.
+    assert!(
+        eventually(WAIT, || events_of(&s, "unready-http").contains(
+            "Readiness probe failed: HTTP probe failed with statuscode: 404"
+        )),
+        "{}",
+        events_of(&s, "unready-http")
+    );
     let p2 = pod_json(&s, "unready-http");
     assert_eq!(condition(&p2, "Ready"), "False", "{p}");
     assert_eq!(condition(&p2, "ContainersReady"), "False");
-    assert!(
-        events_of(&s, "unready-http")
-            .contains("Readiness probe failed: HTTP probe failed with statuscode: 404")
-    );
 
     // The liveness probe fails once the file is gone: the container is restarted.
     let p = wait_pod(&s, "live", WAIT, |p| {

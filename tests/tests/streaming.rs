@@ -281,7 +281,14 @@ fn logs_exec_cp_attach_and_port_forward() {
     ]);
     wait_running(&s, "web");
     wait_running(&s, "counter");
-    std::thread::sleep(Duration::from_secs(2));
+    // `--tail 2` below needs two lines logged.
+    assert!(
+        eventually(WAIT, || out(&s.kubectl(&["logs", "counter"]))
+            .lines()
+            .count()
+            >= 2),
+        "counter logged fewer than 2 lines"
+    );
 
     checks_for(&s, &kubectl_bin());
     if std::path::Path::new(KUBECTL_132).exists() {
