@@ -102,17 +102,34 @@ impl Server {
             .tempdir()
             .unwrap_or_else(|e| panic!("tempdir: {e}"));
         let kubeconfig = dir.path().join("admin.yaml");
+        let port = free_port();
+        let mut extra_args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        // Simulated nodes get a pod range of their own (one /16 of the default 10.64.0.0/11,
+        // by port), so parallel servers do not share the `unreachable` route.
+        if extra.contains(&"--simulate-nodes") && !extra.contains(&"--simulated-pod-cidr") {
+            extra_args.push("--simulated-pod-cidr".into());
+            extra_args.push(format!("10.{}.0.0/16", 64 + port % 32));
+        }
         let mut s = Server {
             child: None,
-            port: free_port(),
+            port,
             kubeconfig,
             dir,
-            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            extra_args,
             node: None,
             _node_lock: None,
         };
         s.spawn();
         s
+    }
+
+    /// The simulated nodes' pod range this server was started with, if it runs any.
+    pub fn simulated_pod_cidr(&self) -> Option<&str> {
+        let i = self
+            .extra_args
+            .iter()
+            .position(|a| a == "--simulated-pod-cidr")?;
+        self.extra_args.get(i + 1).map(String::as_str)
     }
 
     /// Starts a server WITH its node agent (containerd, the kubelet, real containers), on a
@@ -413,6 +430,15 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
         self.cleanup_node();
+        // A killed server leaves its simulated range's route (recorded in the data dir).
+        if self.data_dir().join("simulated-pod-cidr").exists()
+            && let Some(cidr) = self.simulated_pod_cidr()
+        {
+            let _ = Command::new("ip")
+                .args(["route", "del", "unreachable", cidr])
+                .stderr(Stdio::null())
+                .status();
+        }
         if std::thread::panicking() {
             eprintln!("--- krust server log ---\n{}", self.log());
         }

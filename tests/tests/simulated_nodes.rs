@@ -1,7 +1,9 @@
 //! Simulated nodes (`krust agent --simulate-nodes N`): the agent joins with the server's join
 //! token (CA pinned by the token's hash), registers Ready nodes with Leases, runs a pod bound
 //! to one of them (Running, Ready, an address from the node's podCIDR) and honours its
-//! deletion; a token whose CA hash does not match is refused.
+//! deletion; a token whose CA hash does not match is refused. The simulated pod range, of an
+//! agent or of `krust server --simulate-nodes`, is refused when it overlaps the host and is
+//! covered by an `unreachable` route while it runs (removed on a clean stop or by cleanup).
 
 use krust_e2e::{Server, eventually, krust_bin};
 use std::net::Ipv4Addr;
@@ -114,7 +116,17 @@ fn in_cidr(ip: &str, cidr: &str) -> bool {
 #[test]
 fn simulated_nodes_run_pods() {
     let s = Server::start();
-    let agent = Agent::start(&s, &join_token(&s), &["--simulate-nodes", "3"]);
+    // A range no other test uses, so the route checked below is this agent's alone.
+    let agent = Agent::start(
+        &s,
+        &join_token(&s),
+        &[
+            "--simulate-nodes",
+            "3",
+            "--simulated-pod-cidr",
+            "10.97.0.0/16",
+        ],
+    );
 
     // Three Ready nodes, marked as simulated.
     let ready = "{range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}";
@@ -226,12 +238,12 @@ fn simulated_nodes_run_pods() {
     // route goes with a clean stop.
     let route = || {
         let out = std::process::Command::new("ip")
-            .args(["route", "show", "10.64.0.0/11"])
+            .args(["route", "show", "10.97.0.0/16"])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(route().contains("unreachable 10.64.0.0/11"), "{}", route());
+    assert!(route().contains("unreachable 10.97.0.0/16"), "{}", route());
     drop(agent);
     assert!(!route().contains("unreachable"), "{}", route());
 }
@@ -250,4 +262,85 @@ fn agent_refuses_a_wrong_ca_hash() {
     let log = agent.log();
     assert!(log.contains("does not match the join token"), "{log}");
     assert!(!s.ok(&["get", "nodes"]).contains("sim-node"));
+}
+
+/// `ip route show CIDR`.
+fn route_of(cidr: &str) -> String {
+    let out = Command::new("ip")
+        .args(["route", "show", cidr])
+        .output()
+        .unwrap_or_else(|e| panic!("ip route: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn server_simulated_range_is_checked_and_covered_by_a_route() {
+    // A range overlapping this host's loopback is refused, naming the flag.
+    let out = Command::new(krust_bin())
+        .args([
+            "server",
+            "--simulate-nodes",
+            "1",
+            "--simulated-pod-cidr",
+            "127.0.0.0/16",
+        ])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")).path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("--simulated-pod-cidr 127.0.0.0/16 overlaps"),
+        "{err}"
+    );
+
+    // While the server runs, an `unreachable` route covers the range; a clean stop removes it.
+    let cidr = "10.98.0.0/16";
+    let mut s = Server::start_with(&["--simulate-nodes", "2", "--simulated-pod-cidr", cidr]);
+    assert!(eventually(Duration::from_secs(30), || s
+        .ok(&["get", "nodes", "--no-headers"])
+        .lines()
+        .count()
+        == 2));
+    assert!(
+        route_of(cidr).contains(&format!("unreachable {cidr}")),
+        "{}",
+        route_of(cidr)
+    );
+    s.stop();
+    assert!(
+        !route_of(cidr).contains("unreachable"),
+        "{}",
+        route_of(cidr)
+    );
+
+    // After a SIGKILL the route stays; `krust agent cleanup` removes it.
+    s.restart();
+    assert!(eventually(Duration::from_secs(30), || route_of(cidr)
+        .contains("unreachable")));
+    s.kill();
+    assert!(route_of(cidr).contains("unreachable"), "{}", route_of(cidr));
+    let out = Command::new(krust_bin())
+        .args(["agent", "cleanup", "--data-dir"])
+        .arg(s.data_dir())
+        .args([
+            "--cluster-cidr",
+            "10.99.250.0/24",
+            "--service-cidr",
+            "10.99.251.0/24",
+        ])
+        .args(["--cni-bridge", "krustsimtest0"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !route_of(cidr).contains("unreachable"),
+        "{}",
+        route_of(cidr)
+    );
 }

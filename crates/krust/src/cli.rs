@@ -87,6 +87,11 @@ pub struct ServerArgs {
     /// bound pods are marked Running without containers).
     #[arg(long, default_value_t = 0)]
     pub simulate_nodes: usize,
+    /// Range the simulated nodes' podCIDRs (one /24 each, by index) are carved from. Refused
+    /// when it overlaps an address, route or DNS server of this host; an `unreachable` route
+    /// covers it while the server runs.
+    #[arg(long, default_value = "10.64.0.0/11")]
+    pub simulated_pod_cidr: String,
     /// Capacity of each simulated node.
     #[arg(long, default_value = "cpu=32,memory=256Gi,pods=110")]
     pub node_capacity: String,

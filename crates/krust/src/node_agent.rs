@@ -171,6 +171,35 @@ pub fn cleanup(
         }
     }
     krust_kubelet::kubelet::remove_routes(cluster_cidr, service_cidr);
+    remove_simulated_route(data_dir);
     krust_kubelet::network::delete_bridge(bridge);
     Ok(())
+}
+
+/// Where the simulated nodes' range is recorded while its route is installed, so
+/// [`cleanup`] can remove the route after an unclean stop.
+fn simulated_route_record(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("simulated-pod-cidr")
+}
+
+/// Installs the `unreachable` route for the simulated nodes' pod range and records it under
+/// `data_dir`.
+pub fn add_simulated_route(data_dir: &Path, cidr: &str) {
+    if let Err(e) = std::fs::create_dir_all(data_dir)
+        .and_then(|()| std::fs::write(simulated_route_record(data_dir), cidr))
+    {
+        tracing::warn!(dir = %data_dir.display(), error = %e, "could not record the simulated range");
+    }
+    if let Err(e) = krust_kubelet::network::add_unreachable_route(cidr) {
+        tracing::warn!(cidr = %cidr, error = %e, "could not add the unreachable route");
+    }
+}
+
+/// Removes the route [`add_simulated_route`] installed, if one is recorded under `data_dir`.
+pub fn remove_simulated_route(data_dir: &Path) {
+    let record = simulated_route_record(data_dir);
+    if let Ok(cidr) = std::fs::read_to_string(&record) {
+        krust_kubelet::network::remove_unreachable_route(cidr.trim());
+        let _ = std::fs::remove_file(&record);
+    }
 }

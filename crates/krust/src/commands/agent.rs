@@ -143,16 +143,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             "krust agent joined; running simulated nodes"
         );
         // Packets to the simulated pods' addresses die here instead of leaving the host.
-        let range = args.simulated_pod_cidr.as_str();
-        if let Err(e) = krust_kubelet::network::add_unreachable_route(range) {
-            tracing::warn!(cidr = %range, error = %e, "could not add the unreachable route");
-        }
+        crate::node_agent::add_simulated_route(&args.data_dir, &args.simulated_pod_cidr);
         let nodes = SimulatedNodes::new(client, config);
         let stopped = tokio::select! {
             _ = nodes.run() => true,
             _ = shutdown_signal() => false,
         };
-        krust_kubelet::network::remove_unreachable_route(range);
+        crate::node_agent::remove_simulated_route(&args.data_dir);
         if stopped {
             bail!("the simulated nodes stopped");
         }

@@ -110,6 +110,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let own = [args.node.cni_bridge.as_str()];
     crate::host_network::refuse_host_overlap("--service-cidr", &args.service_cidr, &own)?;
     crate::host_network::refuse_host_overlap("--cluster-cidr", &args.cluster_cidr, &own)?;
+    if args.simulate_nodes > 0 {
+        crate::host_network::refuse_host_overlap(
+            "--simulated-pod-cidr",
+            &args.simulated_pod_cidr,
+            &own,
+        )?;
+    }
     let node_port_range = parse_port_range(&args.service_node_port_range)?;
     let advertise = args
         .advertise_address
@@ -232,8 +239,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let config = krust_kubelet::simulated::SimConfig {
             count: args.simulate_nodes,
             capacity,
+            pod_cidr_base: args.simulated_pod_cidr.clone(),
             ..Default::default()
         };
+        config.validate()?;
+        // Packets to the simulated pods' addresses die here instead of leaving the host.
+        crate::node_agent::add_simulated_route(&args.data_dir, &args.simulated_pod_cidr);
         let client = crate::in_process::client(&api, "system:krust-agent", &["system:nodes"]);
         tokio::spawn(krust_kubelet::simulated::SimulatedNodes::new(client, config).run());
         tracing::info!(nodes = args.simulate_nodes, "simulated nodes started");
@@ -296,5 +307,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = serving.await;
+    if args.simulate_nodes > 0 {
+        crate::node_agent::remove_simulated_route(&args.data_dir);
+    }
     Ok(())
 }
