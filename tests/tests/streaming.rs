@@ -1,6 +1,8 @@
 //! Streaming end to end, as root, with real containers: `kubectl logs` (tail, timestamps,
 //! follow, previous, errors), `kubectl exec` (exit codes, stdin EOF, TTY with the terminal
-//! size), `kubectl cp` both ways, `kubectl attach` and `kubectl port-forward` + HTTP to nginx,
+//! size), `kubectl cp` both ways, `kubectl attach`, `kubectl run -i`/`-it` (output of a
+//! process that exits before the attach, exit codes, a TTY session ending with its container)
+//! and `kubectl port-forward` + HTTP to nginx,
 //! each through the API server's proxy to the kubelet's HTTPS server, with the default
 //! `/usr/bin/kubectl` (it runs kubectl 1.33 for this server) and kubectl 1.32 when installed.
 //!
@@ -294,6 +296,78 @@ fn logs_exec_cp_attach_and_port_forward() {
     if std::path::Path::new(KUBECTL_132).exists() {
         checks_for(&s, KUBECTL_132);
     }
+
+    // `kubectl run -i`: a process that writes and exits before the attach connects still has
+    // its output shown (kubectl falls back to the log when the attach saw nothing), and the
+    // exit code comes back with --restart=Never.
+    let bin = kubectl_bin();
+    for i in 0..3 {
+        let name = format!("once-{i}");
+        let o = Command::new("timeout")
+            .args(["90", &bin, "run", &name, "--rm", "-i", "--restart=Never"])
+            .args(["--image=busybox:1.36", "--", "echo", "hi"])
+            .env("KUBECONFIG", &s.kubeconfig)
+            .env("HOME", s.data_dir())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "run -i: {} {}", out(&o), err(&o));
+        assert!(
+            out(&o).lines().any(|l| l == "hi"),
+            "run -i: {} {}",
+            out(&o),
+            err(&o)
+        );
+        assert!(
+            out(&o).contains(&format!("pod \"{name}\" deleted")),
+            "{}",
+            out(&o)
+        );
+    }
+    let o = Command::new("timeout")
+        .args(["90", &bin, "run", "exit3", "--rm", "-i", "--restart=Never"])
+        .args(["--image=busybox:1.36", "--", "sh", "-c", "echo bye; exit 3"])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("HOME", s.data_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{} {}", out(&o), err(&o));
+    assert!(
+        out(&o).lines().any(|l| l == "bye"),
+        "{} {}",
+        out(&o),
+        err(&o)
+    );
+    // `-it` with stdin not a terminal: kubectl drops the TTY, the container has one; the
+    // session ends when the container exits (`timeout` would answer 124).
+    let o = Command::new("timeout")
+        .args(["90", &bin, "run", "tty", "--rm", "-it", "--restart=Never"])
+        .args([
+            "--image=busybox:1.36",
+            "--",
+            "sh",
+            "-c",
+            "echo there; sleep 2",
+        ])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("HOME", s.data_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "run -it: {:?} {} {}",
+        o.status,
+        out(&o),
+        err(&o)
+    );
+    assert!(
+        out(&o).contains("pod \"tty\" deleted"),
+        "{} {}",
+        out(&o),
+        err(&o)
+    );
 
     // --previous after a restart: the previous attempt's log.
     assert!(

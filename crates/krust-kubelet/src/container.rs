@@ -494,6 +494,10 @@ pub fn container_config(i: ContainerInputs<'_>) -> cri::ContainerConfig {
             ANN_TERMINATION_HOST_FILE.to_string(),
             i.termination_file.display().to_string(),
         ),
+        (
+            crate::runtime::ANN_TTY.to_string(),
+            c.tty.unwrap_or(false).to_string(),
+        ),
     ]);
     cri::ContainerConfig {
         metadata: Some(cri::ContainerMetadata {

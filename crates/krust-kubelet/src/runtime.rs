@@ -22,6 +22,9 @@ pub const ANN_TERMINATION_POLICY: &str = "io.kubernetes.container.terminationMes
 pub const ANN_TERMINATION_GRACE: &str = "io.kubernetes.pod.terminationGracePeriod";
 /// The host file backing the container's termination message (krust's own annotation).
 pub const ANN_TERMINATION_HOST_FILE: &str = "krust.io/termination-message-file";
+/// Whether the container runs on a terminal (`tty: true` in its spec; krust's own annotation):
+/// an attach must use the container's setting, as upstream's kubelet takes it from the spec.
+pub const ANN_TTY: &str = "krust.io/tty";
 
 /// Longest termination message kept (upstream's 4096 bytes).
 pub const MAX_TERMINATION_MESSAGE: usize = 4096;

@@ -214,6 +214,24 @@ pub async fn serve(
     if c.status.state != crate::status::RunState::Running {
         return text(400, format!("container {container} is not running"));
     }
+    // Whether the process runs on a terminal was fixed when it started: an attach takes the
+    // container's setting, not the request's (as upstream's kubelet does), and a terminal
+    // has no separate stderr.
+    let mut opts = opts;
+    if kind == Kind::Attach {
+        opts.tty = c
+            .annotations
+            .get(crate::runtime::ANN_TTY)
+            .map(String::as_str)
+            == Some("true");
+        opts.stderr &= !opts.tty;
+    }
+    let attach_check = (kind == Kind::Attach).then(|| AttachCheck {
+        cri: h.cri.clone(),
+        container_id: c.status.id.clone(),
+        log_path: c.log_path.clone(),
+        started: k8s_openapi::jiff::Timestamp::now(),
+    });
     let url = match runtime_url(h, kind, &c.status.id, &opts).await {
         Ok(u) => u,
         Err(e) => return text(500, e),
@@ -246,7 +264,7 @@ pub async fn serve(
         let on_upgrade = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(up) => bridge(TokioIo::new(up), protocol, session, streams).await,
+                Ok(up) => bridge(TokioIo::new(up), protocol, session, streams, attach_check).await,
                 Err(e) => tracing::debug!(error = %e, "exec upgrade failed"),
             }
         });
@@ -369,10 +387,72 @@ fn legacy_error(status: &[u8]) -> Vec<u8> {
     }
 }
 
+/// What an attach needs to tell, once it ends, whether it missed the container's output:
+/// a short-lived process (`kubectl run -i -- echo hi`) can write everything and exit between
+/// the pod turning Running and the attach. When the attach forwarded nothing, the container
+/// has exited and all its output was logged before the attach began, the client is told the
+/// container exited (kubectl then shows the container's log, as it does upstream when the
+/// runtime refuses to attach to an exited container).
+struct AttachCheck {
+    cri: crate::cri::Cri,
+    container_id: String,
+    log_path: String,
+    started: k8s_openapi::jiff::Timestamp,
+}
+
+impl AttachCheck {
+    /// Whether the attach missed output of a container that has exited.
+    async fn missed_output(&self) -> bool {
+        // The runtime records the exit a moment after the streams close.
+        let mut exited = false;
+        for _ in 0..20 {
+            match self.cri.container_status(&self.container_id).await {
+                Ok(st) if st.finished_at > 0 => {
+                    exited = true;
+                    break;
+                }
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                Err(_) => return false,
+            }
+        }
+        exited && last_record_before(&self.log_path, self.started)
+    }
+}
+
+/// Whether the CRI log at `path` has records and the last one is older than `t`.
+fn last_record_before(path: &str, t: k8s_openapi::jiff::Timestamp) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let mut tail = Vec::new();
+    if f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))
+        .is_err()
+        || f.read_to_end(&mut tail).is_err()
+    {
+        return false;
+    }
+    tail.split(|b| *b == b'\n')
+        .rev()
+        .find_map(super::logs::parse_record)
+        .and_then(|r| r.time.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .is_some_and(|last| last < t)
+}
+
+/// The status an attach that saw nothing of an exited container ends with (containerd's
+/// words for an attach to an exited container).
+const EXITED_BEFORE_ATTACH: &str = r#"{"metadata":{},"status":"Failure","message":"container is in CONTAINER_EXITED state","reason":"InternalError","code":500}"#;
+
 /// Bridges the client's WebSocket to the runtime's SPDY streams until the command ends or
 /// the client goes away.
-async fn bridge<W>(ws: W, protocol: &'static str, mut session: Session, streams: Streams)
-where
+async fn bridge<W>(
+    ws: W,
+    protocol: &'static str,
+    mut session: Session,
+    streams: Streams,
+    attach_check: Option<AttachCheck>,
+) where
     W: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (ws_r, mut ws_w) = tokio::io::split(ws);
@@ -395,6 +475,7 @@ where
         .flatten()
         .collect();
     let mut client_gone = false;
+    let mut forwarded_output = false;
     // Once the status is in, outputs still open get a moment to finish (the runtime closes
     // the connection right after the status anyway).
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86400 * 365);
@@ -449,6 +530,7 @@ where
                         None
                     };
                     if let Some(ch) = channel {
+                        forwarded_output |= !data.is_empty();
                         if !data.is_empty()
                             && (ws_w.write_all(&websocket::channel_frame(ch, &data)).await.is_err()
                                 || ws_w.flush().await.is_err())
@@ -482,6 +564,16 @@ where
         }
     }
     if !client_gone {
+        let succeeded = status.iter().all(u8::is_ascii_whitespace)
+            || serde_json::from_slice::<serde_json::Value>(&status)
+                .is_ok_and(|v| v.get("status").and_then(|s| s.as_str()) == Some("Success"));
+        if succeeded
+            && !forwarded_output
+            && let Some(check) = &attach_check
+            && check.missed_output().await
+        {
+            status = EXITED_BEFORE_ATTACH.as_bytes().to_vec();
+        }
         let status: Vec<u8> = if status.iter().all(u8::is_ascii_whitespace) {
             if status_json {
                 SUCCESS.as_bytes().to_vec()
@@ -615,7 +707,7 @@ mod tests {
         };
         let (session, streams) = open_runtime_session(&url, &opts).await.unwrap();
         let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(bridge(server, "v5.channel.k8s.io", session, streams));
+        tokio::spawn(bridge(server, "v5.channel.k8s.io", session, streams, None));
         let (cr, mut cw) = tokio::io::split(client);
         let mut frame = vec![0u8];
         frame.extend_from_slice(b"hi\n");
