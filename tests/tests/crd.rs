@@ -385,3 +385,136 @@ async fn kube_rs_derived_custom_resource() {
         "{table}"
     );
 }
+
+/// `GET path` with `accept` (and `If-None-Match`), through kube's client: status, ETag,
+/// Content-Type and body.
+async fn discovery_get(
+    client: &kube::Client,
+    path: &str,
+    accept: &str,
+    if_none_match: Option<&str>,
+) -> (u16, String, String, serde_json::Value) {
+    let mut req = http::Request::get(path).header(http::header::ACCEPT, accept);
+    if let Some(tag) = if_none_match {
+        req = req.header(http::header::IF_NONE_MATCH, tag);
+    }
+    let req = req
+        .body(Vec::new())
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = resp.status().as_u16();
+    let header = |name: http::header::HeaderName| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let etag = header(http::header::ETAG);
+    let content_type = header(http::header::CONTENT_TYPE);
+    let bytes = resp
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_else(|e| panic!("body: {e}"));
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, etag, content_type, body)
+}
+
+const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
+
+/// Whether an aggregated `/apis` document lists `resource` in `group`/`version`.
+fn lists(doc: &serde_json::Value, group: &str, version: &str, resource: &str) -> bool {
+    doc["items"].as_array().into_iter().flatten().any(|g| {
+        g["metadata"]["name"] == group
+            && g["versions"].as_array().into_iter().flatten().any(|v| {
+                v["version"] == version
+                    && v["resources"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|r| r["resource"] == resource)
+            })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aggregated_discovery_follows_crds_with_an_etag() {
+    let s = Server::start();
+    let client = s.client().await;
+    let (status, etag, content_type, doc) =
+        discovery_get(&client, "/apis", AGGREGATED_V2, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type,
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    );
+    assert_eq!(doc["kind"], "APIGroupDiscoveryList");
+    assert!(lists(&doc, "apps", "v1", "deployments"), "{doc}");
+    assert!(!lists(&doc, "stable.example.com", "v1", "crontabs"));
+    assert!(etag.starts_with('"') && etag.len() > 2, "{etag:?}");
+    // The client's copy is current: 304.
+    let (status, again, _, _) = discovery_get(&client, "/apis", AGGREGATED_V2, Some(&etag)).await;
+    assert_eq!((status, again.as_str()), (304, etag.as_str()));
+    // The core group at /api, and v2beta1 for older clients.
+    let (status, _, content_type, core) = discovery_get(
+        &client,
+        "/api",
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(content_type.contains("v=v2beta1"), "{content_type}");
+    assert_eq!(core["apiVersion"], "apidiscovery.k8s.io/v2beta1");
+    assert_eq!(core["items"][0]["versions"][0]["version"], "v1");
+    // Plain JSON still gets the legacy list.
+    let (_, _, _, legacy) = discovery_get(&client, "/apis", "application/json", None).await;
+    assert_eq!(legacy["kind"], "APIGroupList");
+
+    // A new CRD shows up in both forms within a few seconds, and the ETag changes.
+    s.ok_input(&["apply", "-f", "-"], CRONTAB_CRD);
+    let started = std::time::Instant::now();
+    let mut fresh = (0, String::new(), String::new(), serde_json::Value::Null);
+    let deadline = started + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        fresh = discovery_get(&client, "/apis", AGGREGATED_V2, Some(&etag)).await;
+        if lists(&fresh.3, "stable.example.com", "v1", "crontabs") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        lists(&fresh.3, "stable.example.com", "v1", "crontabs"),
+        "{}",
+        fresh.3
+    );
+    eprintln!("CRD in aggregated discovery after {:?}", started.elapsed());
+    assert_eq!(fresh.0, 200);
+    assert_ne!(fresh.1, etag, "the ETag did not change");
+    let (status, _, _, list) = discovery_get(
+        &client,
+        "/apis/stable.example.com/v1",
+        "application/json",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        list["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["name"] == "crontabs"),
+        "{list}"
+    );
+    // kubectl (which asks for aggregated discovery first) maps the new kind.
+    assert!(
+        s.ok(&["api-resources", "--api-group=stable.example.com"])
+            .contains("crontabs")
+    );
+}

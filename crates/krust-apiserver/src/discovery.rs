@@ -1,5 +1,7 @@
 //! Discovery documents: `/version`, `/api`, `/apis`, `/apis/<group>` and the per group-version
-//! resource lists (`APIResourceList`) that kubectl and client libraries map kinds with.
+//! resource lists (`APIResourceList`) that kubectl and client libraries map kinds with, and
+//! aggregated discovery (`apidiscovery.k8s.io` v2 and v2beta1 `APIGroupDiscoveryList`: every
+//! group, version and resource of `/api` or `/apis` in one document, with an ETag).
 
 use crate::{Config, VersionInfo};
 use krust_api::{Registry, ResourceInfo};
@@ -152,6 +154,94 @@ fn resource_entries(info: &ResourceInfo) -> Vec<Value> {
     out
 }
 
+/// The aggregated discovery document of the core group (`/api`) or of the named groups
+/// (`/apis`), at `apidiscovery.k8s.io/<version>` (`v2` or `v2beta1`).
+pub fn aggregated(reg: &Registry, core: bool, version: &str) -> Value {
+    let items: Vec<Value> = reg
+        .groups()
+        .iter()
+        .filter(|g| g.name.is_empty() == core)
+        .map(|g| {
+            let versions: Vec<Value> = g
+                .versions
+                .iter()
+                .map(|v| {
+                    let mut infos = reg.resources_at(&g.name, v);
+                    infos.sort_by(|a, b| a.plural.cmp(&b.plural));
+                    let resources: Vec<Value> =
+                        infos.iter().map(|i| aggregated_resource(i)).collect();
+                    json!({"version": v, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let mut metadata = json!({"creationTimestamp": null});
+            if !core {
+                metadata = json!({"name": g.name, "creationTimestamp": null});
+            }
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    })
+}
+
+/// One resource of an aggregated document, its subresources nested as upstream lists them.
+fn aggregated_resource(info: &ResourceInfo) -> Value {
+    let entries = resource_entries(info);
+    let kind_of = |e: &Value| {
+        json!({
+            "group": e.get("group").cloned().unwrap_or_else(|| json!(info.group)),
+            "version": e.get("version").cloned().unwrap_or_else(|| json!(info.version)),
+            "kind": e.get("kind").cloned().unwrap_or_default(),
+        })
+    };
+    let subresources: Vec<Value> = entries
+        .iter()
+        .skip(1)
+        .filter_map(|e| {
+            let name = e.get("name").and_then(Value::as_str)?;
+            let (_, sub) = name.split_once('/')?;
+            Some(json!({
+                "subresource": sub,
+                "responseKind": kind_of(e),
+                "verbs": e.get("verbs").cloned().unwrap_or_default(),
+            }))
+        })
+        .collect();
+    let mut out = json!({
+        "resource": info.plural,
+        "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
+        "scope": if info.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": info.singular,
+        "verbs": info.verbs,
+    });
+    if let Some(o) = out.as_object_mut() {
+        if !info.short_names.is_empty() {
+            o.insert("shortNames".into(), json!(info.short_names));
+        }
+        if !info.categories.is_empty() {
+            o.insert("categories".into(), json!(info.categories));
+        }
+        if !subresources.is_empty() {
+            o.insert("subresources".into(), json!(subresources));
+        }
+    }
+    out
+}
+
+/// The ETag of a discovery document: a hash of its bytes, quoted.
+pub fn etag(body: &[u8]) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, body);
+    let hex: String = d.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let infos = reg.resources_at(group, version);
@@ -195,5 +285,47 @@ mod tests {
         assert!(group(&r, "").is_none());
         let core = resource_list(&r, "", "v1").unwrap();
         assert_eq!(core["groupVersion"], "v1");
+    }
+
+    #[test]
+    fn aggregated_documents() {
+        let r = Registry::builtin();
+        let apis = aggregated(&r, false, "v2");
+        assert_eq!(apis["apiVersion"], "apidiscovery.k8s.io/v2");
+        let apps = apis["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        assert_eq!(apps["versions"][0]["version"], "v1");
+        let deploy = apps["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
+        assert_eq!(deploy["scope"], "Namespaced");
+        assert_eq!(deploy["responseKind"]["kind"], "Deployment");
+        assert_eq!(deploy["shortNames"][0], "deploy");
+        let scale = deploy["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subresource"] == "scale")
+            .unwrap();
+        assert_eq!(scale["responseKind"]["group"], "autoscaling");
+        let core = aggregated(&r, true, "v2beta1");
+        assert_eq!(core["items"].as_array().unwrap().len(), 1);
+        assert!(core["items"][0]["metadata"].get("name").is_none());
+        let ns = core["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "namespaces")
+            .unwrap();
+        assert_eq!(ns["scope"], "Cluster");
+        assert_ne!(etag(b"a"), etag(b"b"));
+        assert!(etag(b"a").starts_with('"'));
     }
 }

@@ -305,16 +305,29 @@ impl ApiServer {
                 Some(pem) => Ok(response::text(200, pem.clone())),
                 None => Err(ApiError::not_found_path()),
             },
-            Route::LegacyVersions if read_only => Ok(response::json(
-                200,
-                &discovery::legacy_versions(&self.state.config),
-                &[],
-            )),
-            Route::GroupList if read_only => Ok(response::json(
-                200,
-                &discovery::group_list(&self.registry()),
-                &[],
-            )),
+            Route::LegacyVersions | Route::GroupList if read_only => {
+                let core = matches!(route, Route::LegacyVersions);
+                let accept = parts
+                    .headers
+                    .get(http::header::ACCEPT)
+                    .and_then(|v| v.to_str().ok());
+                Ok(match negotiate::discovery_for(accept) {
+                    negotiate::Discovery::Aggregated(version) => {
+                        let doc = discovery::aggregated(&self.registry(), core, version);
+                        let if_none_match = parts
+                            .headers
+                            .get(http::header::IF_NONE_MATCH)
+                            .and_then(|v| v.to_str().ok());
+                        response::discovery(&doc, version, if_none_match)
+                    }
+                    negotiate::Discovery::Legacy if core => {
+                        response::json(200, &discovery::legacy_versions(&self.state.config), &[])
+                    }
+                    negotiate::Discovery::Legacy => {
+                        response::json(200, &discovery::group_list(&self.registry()), &[])
+                    }
+                })
+            }
             Route::Group(g) if read_only => discovery::group(&self.registry(), &g)
                 .map(|v| response::json(200, &v, &[]))
                 .ok_or_else(ApiError::not_found_path),

@@ -66,6 +66,51 @@ pub fn output_for(accept: Option<&str>) -> Option<Output> {
     None
 }
 
+/// Which discovery document a client asked for at `/api` or `/apis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovery {
+    /// `APIVersions` / `APIGroupList`.
+    Legacy,
+    /// `APIGroupDiscoveryList` at `apidiscovery.k8s.io/<version>` (`v2` or `v2beta1`).
+    Aggregated(&'static str),
+}
+
+/// The first discovery form of `accept` this server serves (legacy when none is named).
+pub fn discovery_for(accept: Option<&str>) -> Discovery {
+    let Some(accept) = accept else {
+        return Discovery::Legacy;
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let (mut as_, mut g, mut v) = (None, None, None);
+        for p in parts {
+            if let Some((k, val)) = p.split_once('=') {
+                match k.trim() {
+                    "as" => as_ = Some(val.trim()),
+                    "g" => g = Some(val.trim()),
+                    "v" => v = Some(val.trim()),
+                    _ => {}
+                }
+            }
+        }
+        if !matches!(media.as_str(), "application/json" | "application/*" | "*/*") {
+            continue;
+        }
+        match (as_, g, v) {
+            (None, _, _) => return Discovery::Legacy,
+            (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2")) => {
+                return Discovery::Aggregated("v2");
+            }
+            (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2beta1")) => {
+                return Discovery::Aggregated("v2beta1");
+            }
+            _ => {}
+        }
+    }
+    Discovery::Legacy
+}
+
 /// Formats a request body may come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
@@ -107,6 +152,26 @@ pub fn body_format(content_type: Option<&str>) -> Option<BodyFormat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_forms() {
+        let kubectl = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
+        assert_eq!(discovery_for(Some(kubectl)), Discovery::Aggregated("v2"));
+        assert_eq!(
+            discovery_for(Some(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            )),
+            Discovery::Aggregated("v2beta1")
+        );
+        assert_eq!(
+            discovery_for(Some(
+                "application/vnd.kubernetes.protobuf;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            )),
+            Discovery::Legacy
+        );
+        assert_eq!(discovery_for(None), Discovery::Legacy);
+        assert_eq!(discovery_for(Some("application/json")), Discovery::Legacy);
+    }
 
     #[test]
     fn kubectl_accepts() {

@@ -72,6 +72,27 @@ pub fn object(
     json(status, v, warnings)
 }
 
+/// An aggregated discovery document with its ETag, or `304 Not Modified` when the client
+/// already holds it (`If-None-Match`).
+pub fn discovery(v: &Value, version: &str, if_none_match: Option<&str>) -> Response<ResponseBody> {
+    let bytes = serde_json::to_vec(v).unwrap_or_default();
+    let etag = crate::discovery::etag(&bytes);
+    let content_type =
+        format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+    let not_modified = if_none_match.is_some_and(|m| m.split(',').any(|t| t.trim() == etag));
+    let mut resp = if not_modified {
+        build(304, &content_type, full(Bytes::new()))
+    } else {
+        build(200, &content_type, full(bytes))
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(http::header::ETAG, v);
+    }
+    resp.headers_mut()
+        .insert(http::header::VARY, HeaderValue::from_static("Accept"));
+    resp
+}
+
 /// A plain-text response.
 pub fn text(status: u16, body: String) -> Response<ResponseBody> {
     build(status, "text/plain; charset=utf-8", full(body))
