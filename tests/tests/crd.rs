@@ -518,3 +518,95 @@ async fn aggregated_discovery_follows_crds_with_an_etag() {
             .contains("crontabs")
     );
 }
+
+const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+              color: {type: string}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crd_defaults_apply_on_read_to_objects_stored_before_them() {
+    let s = Server::start();
+    s.ok_input(&["apply", "-f", "-"], WIDGET_CRD);
+    assert!(eventually(Duration::from_secs(10), || s
+        .kubectl(&["get", "widgets"])
+        .status
+        .success()));
+    s.ok_input(
+        &["apply", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: old}\nspec: {size: 1}\n",
+    );
+    let spec = |name: &str| s.ok(&["get", "widget", name, "-o", "jsonpath={.spec}"]);
+    assert_eq!(spec("old"), r#"{"size":1}"#);
+    // A default is added to the schema: the stored object comes back with it.
+    s.ok_input(
+        &["apply", "-f", "-"],
+        &WIDGET_CRD.replace(
+            "color: {type: string}",
+            "color: {type: string, default: blue}",
+        ),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || spec("old")
+            == r#"{"color":"blue","size":1}"#),
+        "{}",
+        spec("old")
+    );
+    assert_eq!(
+        s.ok(&["get", "widgets", "-o", "jsonpath={.items[0].spec.color}"]),
+        "blue"
+    );
+    // A watch sends it defaulted too.
+    let client = s.client().await;
+    let req = http::Request::get(
+        "/apis/example.com/v1/namespaces/default/widgets?watch=1&timeoutSeconds=1",
+    )
+    .body(kube::client::Body::from(Vec::new()))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let body = client
+        .send(req)
+        .await
+        .unwrap_or_else(|e| panic!("watch: {e}"))
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_else(|e| panic!("watch body: {e}"));
+    let first: serde_json::Value = serde_json::from_slice(
+        body.split(|b| *b == b'\n')
+            .next()
+            .unwrap_or_else(|| panic!("no watch event")),
+    )
+    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["spec"]["color"], "blue", "{first}");
+    // Nothing was written: the stored object is unchanged until it is next updated.
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "widget",
+            "old",
+            "-o",
+            "jsonpath={.metadata.generation}"
+        ]),
+        "1"
+    );
+}

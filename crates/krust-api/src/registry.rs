@@ -58,6 +58,40 @@ pub struct CustomSpec {
     pub schema: Option<serde_json::Value>,
     /// `additionalPrinterColumns` (empty = Name and Age).
     pub printer_columns: Vec<PrinterColumn>,
+    /// Whether the schema sets any `default` (then objects are defaulted on read as well, so
+    /// objects stored before a default was added come back with it, as upstream).
+    pub schema_has_defaults: bool,
+}
+
+impl CustomSpec {
+    pub fn new(
+        crd_name: String,
+        schema: Option<serde_json::Value>,
+        printer_columns: Vec<PrinterColumn>,
+    ) -> CustomSpec {
+        let schema_has_defaults = schema.as_ref().is_some_and(has_default);
+        CustomSpec {
+            crd_name,
+            schema,
+            printer_columns,
+            schema_has_defaults,
+        }
+    }
+
+    /// The schema, when objects read must be defaulted by it.
+    pub fn read_defaults(&self) -> Option<&serde_json::Value> {
+        self.schema.as_ref().filter(|_| self.schema_has_defaults)
+    }
+}
+
+/// Whether a structural schema sets a `default` anywhere (a `default` key inside an `enum`
+/// or `example` value counts too: a false positive only costs the defaulting pass).
+fn has_default(schema: &serde_json::Value) -> bool {
+    match schema {
+        serde_json::Value::Object(m) => m.contains_key("default") || m.values().any(has_default),
+        serde_json::Value::Array(items) => items.iter().any(has_default),
+        _ => false,
+    }
 }
 
 /// One served resource at one version.

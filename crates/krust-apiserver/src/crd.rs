@@ -134,11 +134,11 @@ pub fn infos_of(crd: &Value) -> Vec<ResourceInfo> {
                 .collect(),
                 deprecation_warning,
                 tracks_generation: true,
-                custom: Some(Arc::new(CustomSpec {
-                    crd_name: crd_name.clone(),
-                    schema: v["schema"].get("openAPIV3Schema").cloned(),
+                custom: Some(Arc::new(CustomSpec::new(
+                    crd_name.clone(),
+                    v["schema"].get("openAPIV3Schema").cloned(),
                     printer_columns,
-                })),
+                ))),
             }
         })
         .collect()

@@ -86,9 +86,14 @@ pub fn encode_for_storage(obj: &Value) -> Result<Bytes, ApiError> {
 }
 
 /// A stored (storage-version) object rendered at the version `info` serves.
+/// A stored object as served at `info`'s version: converted, and for custom resources
+/// defaulted by the current schema (as upstream defaults when it decodes from storage).
 pub fn render(info: &ResourceInfo, obj: &Value) -> Value {
     let mut v = obj.clone();
     krust_api::conversion::from_storage(&info.group, &info.kind, &info.version, &mut v);
+    if let Some(schema) = info.custom.as_ref().and_then(|c| c.read_defaults()) {
+        krust_api::structural::apply_defaults(&mut v, schema);
+    }
     v
 }
 

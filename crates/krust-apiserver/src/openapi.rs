@@ -299,11 +299,11 @@ mod tests {
         info.list_kind = "CronTabList".into();
         info.plural = "crontabs".into();
         info.subresources.status = true;
-        info.custom = Some(Arc::new(CustomSpec {
-            crd_name: "crontabs.stable.example.com".into(),
-            schema: Some(schema),
-            printer_columns: vec![],
-        }));
+        info.custom = Some(Arc::new(CustomSpec::new(
+            "crontabs.stable.example.com".into(),
+            Some(schema),
+            vec![],
+        )));
         r.insert(info);
         r
     }

@@ -533,11 +533,11 @@ mod tests {
         info.kind = "CronTab".into();
         info.list_kind = "CronTabList".into();
         info.plural = "crontabs".into();
-        info.custom = Some(Arc::new(CustomSpec {
-            crd_name: "crontabs.stable.example.com".into(),
+        info.custom = Some(Arc::new(CustomSpec::new(
+            "crontabs.stable.example.com".into(),
             schema,
-            printer_columns: vec![],
-        }));
+            vec![],
+        )));
         info
     }
 

@@ -67,8 +67,14 @@ impl Encoder {
             EventType::Deleted => (now || before).then_some("DELETED"),
         }?;
         // Unconverted JSON and v1 metadata watches reuse the event's one serialization.
-        let unconverted =
-            ev.object.get("apiVersion").and_then(Value::as_str) == Some(self.api_version.as_str());
+        let unconverted = ev.object.get("apiVersion").and_then(Value::as_str)
+            == Some(self.api_version.as_str())
+            && self
+                .ctx
+                .info
+                .custom
+                .as_ref()
+                .is_none_or(|c| c.read_defaults().is_none());
         match self.ctx.output {
             Output::Json if unconverted => return Some(framed(kind, ev.json())),
             Output::PartialMetadata { v1beta1: false } => {
