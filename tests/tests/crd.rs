@@ -610,3 +610,204 @@ async fn crd_defaults_apply_on_read_to_objects_stored_before_them() {
         "1"
     );
 }
+
+/// A CRD as the conformance suite's field-validation specs write it (cluster-scoped, `spec`
+/// optionally preserving unknown fields, an embedded resource `template`).
+fn field_validation_crd(plural: &str, kind: &str, preserve: bool) -> String {
+    format!(
+        r#"{{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+"metadata":{{"name":"{plural}.fv.example.com"}},
+"spec":{{"group":"fv.example.com","scope":"Cluster","names":{{"kind":"{kind}","plural":"{plural}","singular":"{}"}},
+"versions":[{{"name":"v1","served":true,"storage":true,"schema":{{"openAPIV3Schema":{{"type":"object","properties":{{
+"spec":{{"type":"object",{preserve}"properties":{{
+"foo":{{"type":"string"}},
+"template":{{"type":"object","x-kubernetes-embedded-resource":true,"properties":{{"metadata":{{"type":"object","properties":{{"name":{{"type":"string"}}}}}},"spec":{{"type":"object"}}}}}},
+"ports":{{"type":"array","x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["containerPort","protocol"],
+  "items":{{"type":"object","required":["containerPort","protocol"],"properties":{{"containerPort":{{"type":"integer","format":"int32"}},"name":{{"type":"string"}},"protocol":{{"type":"string"}}}}}}}}
+}}}}}}}}}}}}]}}}}"#,
+        plural.trim_end_matches('s'),
+        preserve = if preserve {
+            r#""x-kubernetes-preserve-unknown-fields":true,"#
+        } else {
+            ""
+        }
+    )
+}
+
+/// A raw request through kube's client: status, `Warning` headers and the body.
+async fn raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, Vec<String>, serde_json::Value) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(kube::client::Body::from(body.as_bytes().to_vec()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let resp = client
+        .send(req)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = resp.status().as_u16();
+    let warnings = resp
+        .headers()
+        .get_all(http::header::WARNING)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let bytes = resp
+        .into_body()
+        .collect_bytes()
+        .await
+        .unwrap_or_else(|e| panic!("body: {e}"));
+    (
+        status,
+        warnings,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_resource_field_validation_as_the_conformance_suite_checks_it() {
+    let s = Server::start();
+    s.ok_input(
+        &["apply", "-f", "-"],
+        &field_validation_crd("plains", "Plain", false),
+    );
+    s.ok_input(
+        &["apply", "-f", "-"],
+        &field_validation_crd("keeps", "Keep", true),
+    );
+    assert!(eventually(Duration::from_secs(10), || s
+        .kubectl(&["get", "plains,keeps"])
+        .status
+        .success()));
+    let client = s.client().await;
+    let message = |v: &serde_json::Value| v["message"].as_str().unwrap_or_default().to_string();
+    const APPLY: &str = "application/apply-patch+yaml";
+    let strict = "?fieldManager=field_validation_mgr&fieldValidation=Strict";
+
+    // Server-side apply: an undeclared field, at the root or in metadata (root and embedded),
+    // fails the apply whatever the directive, naming every path.
+    let (code, _, v) = raw(
+        &client,
+        "PATCH",
+        &format!("/apis/fv.example.com/v1/plains/mytest{strict}"),
+        APPLY,
+        "apiVersion: fv.example.com/v1\nkind: Plain\nmetadata:\n  name: mytest\nunknownField: unknown\nspec:\n  foo: foo1\n",
+    )
+    .await;
+    assert_eq!(code, 500, "{v}");
+    assert_eq!(
+        message(&v),
+        "failed to create typed patch object (/mytest; fv.example.com/v1, Kind=Plain): .unknownField: field not declared in schema"
+    );
+    let embedded = "apiVersion: fv.example.com/v1\nkind: Keep\nmetadata:\n  name: mytest\n  unknownMeta: unknown\nspec:\n  template:\n    apiVersion: foo/v1\n    kind: Sub\n    metadata:\n      unknownSubMeta: unknown\n      name: subobject\n  foo: foo1\n";
+    for directive in ["Strict", "Warn", "Ignore"] {
+        let (code, _, v) = raw(
+            &client,
+            "PATCH",
+            &format!(
+                "/apis/fv.example.com/v1/keeps/mytest?fieldManager=m&fieldValidation={directive}"
+            ),
+            APPLY,
+            embedded,
+        )
+        .await;
+        assert_eq!(code, 500, "{directive}: {v}");
+        let m = message(&v);
+        assert!(
+            m.contains(".metadata.unknownMeta: field not declared in schema"),
+            "{m}"
+        );
+        assert!(
+            m.contains(".spec.template.metadata.unknownSubMeta: field not declared in schema"),
+            "{m}"
+        );
+    }
+    // A repeated key: Strict fails with go-yaml's words, Warn applies and warns, even where
+    // the schema preserves unknown fields.
+    let dup = "\napiVersion: fv.example.com/v1\nkind: Keep\nmetadata:\n  name: mytest\n  finalizers:\n  - test-finalizer\nspec:\n  unknown: uk1\n  foo: foo1\n  foo: foo2\n  ports:\n  - name: x\n    containerPort: 80\n    protocol: TCP\n";
+    let (code, _, v) = raw(
+        &client,
+        "PATCH",
+        &format!("/apis/fv.example.com/v1/keeps/mytest{strict}"),
+        APPLY,
+        dup,
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        message(&v).contains(r#"line 11: key "foo" already set in map"#),
+        "{v}"
+    );
+    assert!(!s.kubectl(&["get", "keep", "mytest"]).status.success());
+    let (code, warnings, v) = raw(
+        &client,
+        "PATCH",
+        "/apis/fv.example.com/v1/keeps/mytest?fieldManager=m&fieldValidation=Warn",
+        APPLY,
+        dup,
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(r#"line 11: key \"foo\" already set in map"#)),
+        "{warnings:?}"
+    );
+    assert_eq!(v["spec"]["foo"], "foo2", "the last of repeated keys wins");
+    assert_eq!(v["spec"]["unknown"], "uk1", "preserved");
+
+    // Create, update and merge patch report unknown metadata fields (root and embedded) and
+    // duplicates as strict decoding errors.
+    let (code, _, v) = raw(
+        &client,
+        "POST",
+        "/apis/fv.example.com/v1/keeps?fieldValidation=Strict",
+        "application/json",
+        r#"{"apiVersion":"fv.example.com/v1","kind":"Keep","metadata":{"name":"e1","unknownMeta":1},"spec":{"foo":"a","foo":"b","template":{"apiVersion":"v1","kind":"Sub","metadata":{"name":"x","unknownSubMeta":1}}}}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+    assert_eq!(
+        message(&v),
+        r#"Keep in version "v1" cannot be handled as a Keep: strict decoding error: unknown field "metadata.unknownMeta", duplicate field "spec.foo", unknown field "spec.template.metadata.unknownSubMeta""#
+    );
+    let (code, _, v) = raw(
+        &client,
+        "PUT",
+        "/apis/fv.example.com/v1/keeps/mytest?fieldValidation=Strict",
+        "application/json",
+        r#"{"apiVersion":"fv.example.com/v1","kind":"Keep","metadata":{"name":"mytest","unknownMeta":1},"spec":{"foo":"a"}}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "{v}");
+    assert!(
+        message(&v).contains(r#"unknown field "metadata.unknownMeta""#),
+        "{v}"
+    );
+    let (code, _, v) = raw(
+        &client,
+        "PATCH",
+        "/apis/fv.example.com/v1/keeps/mytest?fieldValidation=Strict",
+        "application/merge-patch+json",
+        r#"{"spec":{"template":{"apiVersion":"v1","kind":"Sub","metadata":{"unknownSubMeta":1}}}}"#,
+    )
+    .await;
+    assert_eq!(code, 422, "{v}");
+    assert!(
+        message(&v).contains(r#"unknown field "spec.template.metadata.unknownSubMeta""#),
+        "{v}"
+    );
+    // Nothing of the refused writes was stored.
+    assert_eq!(
+        s.ok(&["get", "keep", "mytest", "-o", "jsonpath={.spec.foo}"]),
+        "foo2"
+    );
+}

@@ -201,6 +201,80 @@ pub fn check_and_prune(obj: &mut Value, schema: Option<&Value>, raw: Option<&[u8
     problems.into_iter().map(|(_, _, m)| m).collect()
 }
 
+/// The paths of fields not in `schema` (`spec.foo`, `spec.ports[0].bar`), dropped from `obj`
+/// as [`check_and_prune`] drops them.
+pub fn prune_unknown(obj: &mut Value, schema: &Value) -> Vec<String> {
+    let mode = if is_definition(schema) {
+        Mode::Definitions
+    } else {
+        Mode::Crd
+    };
+    let mut unknown = Vec::new();
+    let mut path = String::new();
+    walk(
+        obj,
+        schema,
+        mode,
+        Position::Root,
+        &mut path,
+        &mut unknown,
+        0,
+    );
+    unknown
+}
+
+/// The error of a server-side apply whose configuration has fields the schema does not
+/// declare, as upstream's typed patch conversion words it (a 500 without a reason):
+/// `failed to create typed patch object (ns/name; apps/v1, Kind=Deployment): .spec.foo: field not declared in schema`.
+/// List items are named by index (`[0]`), where upstream names keyed items by their keys.
+pub fn apply_unknown_error(
+    info: &ResourceInfo,
+    namespace: &str,
+    name: &str,
+    paths: &[String],
+) -> ApiError {
+    let errors: Vec<String> = paths
+        .iter()
+        .map(|p| format!(".{p}: field not declared in schema"))
+        .collect();
+    let detail = match errors.as_slice() {
+        [one] => one.clone(),
+        many => format!("errors:\n  {}", many.join("\n  ")),
+    };
+    ApiError::new(
+        500,
+        "",
+        format!(
+            "failed to create typed patch object ({namespace}/{name}; {}, Kind={}): {detail}",
+            info.api_version(),
+            info.kind
+        ),
+    )
+}
+
+/// `line 11: key "foo" already set in map`: the first repeated key of a YAML apply
+/// configuration, as go-yaml's strict decoding reports it, or `None` when `body` has none
+/// (or is not YAML).
+pub fn yaml_duplicate(body: &[u8]) -> Option<String> {
+    let err = serde_saphyr::from_slice::<Value>(body).err()?;
+    match err.without_snippet() {
+        serde_saphyr::Error::DuplicateMappingKey { key, location } => Some(format!(
+            "line {}: key \"{}\" already set in map",
+            location.line(),
+            key.as_deref().unwrap_or_default()
+        )),
+        _ => None,
+    }
+}
+
+/// Parses a YAML apply configuration, the last of repeated keys winning (as go-yaml's
+/// non-strict decoding); repeated keys are reported by [`yaml_duplicate`].
+pub fn parse_apply_yaml(body: &[u8]) -> Result<Value, serde_saphyr::Error> {
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    serde_saphyr::from_slice_with_options(body, options)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Built-in definitions (`$ref`s into the definitions).

@@ -221,8 +221,14 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if let Some(d) = &self.details {
-            s["details"] = d.clone();
+        if let Some(o) = s.as_object_mut() {
+            // An unknown reason is omitted, as metav1.Status's `omitempty` does.
+            if self.reason.is_empty() {
+                o.remove("reason");
+            }
+            if let Some(d) = &self.details {
+                o.insert("details".into(), d.clone());
+            }
         }
         s
     }

@@ -719,7 +719,10 @@ async fn server_side_apply(
         ));
     };
     let force = ctx.query.flag("force");
-    let mut applied: Value = serde_saphyr::from_slice(body)
+    use crate::field_validation::{self as fv, FieldValidation};
+    let validation =
+        FieldValidation::from_query_for(ctx.query.get("fieldValidation"), "PatchOptions")?;
+    let mut applied: Value = fv::parse_apply_yaml(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !applied.is_object() {
         return Err(ApiError::bad_request(
@@ -727,7 +730,31 @@ async fn server_side_apply(
         ));
     }
     check_types(&ctx.info, &ctx.info.version, &applied)?;
-    validate_patched_fields(ctx, &mut applied, body)?;
+    // Fields the schema does not declare cannot be owned: an apply naming one fails whatever
+    // the validation directive, as upstream's typed patch conversion does.
+    if let Some(schema) = fv::schema_for(&ctx.info) {
+        let unknown = fv::prune_unknown(&mut applied, &schema);
+        if !unknown.is_empty() {
+            return Err(fv::apply_unknown_error(
+                &ctx.info,
+                ctx.namespace().unwrap_or_default(),
+                ctx.name(),
+                &unknown,
+            ));
+        }
+    }
+    // Repeated keys: checked after the apply configuration converted, as upstream does.
+    if let Some(dup) = fv::yaml_duplicate(body) {
+        match validation {
+            FieldValidation::Strict => {
+                return Err(ApiError::bad_request(format!(
+                    "error strict decoding YAML: error converting YAML to JSON: yaml: unmarshal errors:\n  {dup}"
+                )));
+            }
+            FieldValidation::Warn => ctx.warnings.push(dup),
+            FieldValidation::Ignore => {}
+        }
+    }
     let info = ctx.info.clone();
     check_type_meta(&info, &mut applied)?;
     check_namespace(&info, ctx.namespace(), &mut applied)?;
