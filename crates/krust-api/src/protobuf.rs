@@ -1,5 +1,5 @@
 //! Decoding of `application/vnd.kubernetes.protobuf` request bodies into the JSON object a
-//! JSON client would have sent.
+//! JSON client would have sent, and encoding of responses the other way (`encode`).
 //!
 //! Typed Go clients (kubectl's `create configmap|namespace|secret|deployment|...`, typed
 //! DELETE bodies) send protobuf: the 4-byte magic `k8s\0`, then a `runtime.Unknown` envelope
@@ -22,9 +22,12 @@
 //!
 //! Unknown fields are skipped; malformed input gives a [`ProtobufError`], never a panic.
 
+mod encode;
 mod schema;
 mod special;
 mod wire;
+
+pub use encode::{encode_object, encode_watch_event};
 
 #[cfg(test)]
 mod tests;

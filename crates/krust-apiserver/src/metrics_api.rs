@@ -551,7 +551,7 @@ pub(crate) async fn serve(
         let body = match ctx.output {
             Output::Table { v1beta1 } => table(ctx, std::slice::from_ref(&obj), v1beta1)?,
             Output::PartialMetadata { v1beta1 } => partial_metadata(&obj, v1beta1),
-            Output::Json | Output::Yaml => obj,
+            Output::Json | Output::Yaml | Output::Protobuf => obj,
         };
         return Ok(response::object(200, &body, ctx.output, &ctx.warnings));
     }
@@ -563,7 +563,7 @@ pub(crate) async fn serve(
             "metadata": {},
             "items": items.iter().map(|o| partial_metadata(o, v1beta1)).collect::<Vec<_>>(),
         }),
-        Output::Json | Output::Yaml => json!({
+        Output::Json | Output::Yaml | Output::Protobuf => json!({
             "kind": ctx.info.list_kind,
             "apiVersion": ctx.info.api_version(),
             "metadata": {},

@@ -6,6 +6,9 @@
 pub enum Output {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf` (JSON instead for kinds without a protobuf
+    /// message, i.e. custom resources).
+    Protobuf,
     /// `as=Table`, at `meta.k8s.io/<version>`.
     Table {
         v1beta1: bool,
@@ -59,6 +62,9 @@ pub fn output_for(accept: Option<&str>) -> Option<Output> {
             },
             "application/yaml" if as_.is_none() => {
                 return Some(Output::Yaml);
+            }
+            "application/vnd.kubernetes.protobuf" if as_.is_none() => {
+                return Some(Output::Protobuf);
             }
             _ => {}
         }

@@ -69,6 +69,18 @@ pub fn object(
     {
         return with_warnings(build(status, "application/yaml", full(text)), warnings);
     }
+    if output == Output::Protobuf {
+        match krust_api::protobuf::encode_object(v) {
+            Ok(bytes) => {
+                return with_warnings(
+                    build(status, krust_api::protobuf::CONTENT_TYPE, full(bytes)),
+                    warnings,
+                );
+            }
+            // Custom resources have no protobuf form: JSON, as upstream serves them.
+            Err(e) => tracing::debug!(error = %e, "answering in JSON"),
+        }
+    }
     json(status, v, warnings)
 }
 
@@ -103,9 +115,11 @@ pub fn error(e: &ApiError) -> Response<ResponseBody> {
     json(e.code, &e.to_status(), &[])
 }
 
-/// A streaming JSON response fed by a channel of chunks (watches).
-pub fn stream(
+/// A streaming response of `content_type` (a protobuf watch is
+/// `application/vnd.kubernetes.protobuf;stream=watch`).
+pub fn stream_as(
     rx: tokio::sync::mpsc::Receiver<Bytes>,
+    content_type: &str,
     warnings: &[String],
 ) -> Response<ResponseBody> {
     let s = futures::stream::unfold(rx, |mut rx| async move {
@@ -114,5 +128,5 @@ pub fn stream(
             .map(|b| (Ok::<_, Infallible>(http_body::Frame::data(b)), rx))
     });
     let body = UnsyncBoxBody::new(StreamBody::new(s));
-    with_warnings(build(200, "application/json", body), warnings)
+    with_warnings(build(200, content_type, body), warnings)
 }

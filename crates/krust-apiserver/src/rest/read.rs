@@ -77,7 +77,7 @@ pub(crate) fn render_one(ctx: &Ctx, obj: &Value) -> Result<Value, ApiError> {
             json!({"resourceVersion": krust_api::meta::resource_version(obj)}),
         ),
         Output::PartialMetadata { v1beta1 } => partial_metadata(obj, v1beta1),
-        Output::Json | Output::Yaml => render(&ctx.info, obj),
+        Output::Json | Output::Yaml | Output::Protobuf => render(&ctx.info, obj),
     })
 }
 
@@ -326,7 +326,7 @@ pub(crate) async fn list(
             "metadata": meta,
             "items": listed.items.iter().map(|o| partial_metadata(o, v1beta1)).collect::<Vec<_>>(),
         }),
-        Output::Json | Output::Yaml => json!({
+        Output::Json | Output::Yaml | Output::Protobuf => json!({
             "kind": ctx.info.list_kind,
             "apiVersion": ctx.info.api_version(),
             "metadata": meta,

@@ -26,6 +26,8 @@ struct Encoder {
     first_table: bool,
     /// The `apiVersion` this watch serves.
     api_version: String,
+    /// Events go out as length-prefixed protobuf `WatchEvent`s instead of JSON lines.
+    protobuf: bool,
 }
 
 impl Encoder {
@@ -43,13 +45,18 @@ impl Encoder {
                 )
             }
             Output::PartialMetadata { v1beta1 } => partial_metadata(obj, v1beta1),
-            Output::Json | Output::Yaml => render(&self.ctx.info, obj),
+            Output::Json | Output::Yaml | Output::Protobuf => render(&self.ctx.info, obj),
         }
     }
 
     fn line(&mut self, kind: &str, obj: &Value) -> Bytes {
         let object = self.object(obj);
-        line(kind, &object)
+        self.frame(kind, &object)
+    }
+
+    /// One event in this watch's format.
+    fn frame(&self, kind: &str, object: &Value) -> Bytes {
+        frame(self.protobuf, &self.api_version, kind, object)
     }
 
     /// The event to send for a cache event, after selector transitions.
@@ -105,19 +112,37 @@ impl Encoder {
                 json!({"kind": self.ctx.info.kind, "apiVersion": self.ctx.info.api_version(), "metadata": meta})
             }
         };
-        line("BOOKMARK", &obj)
+        self.frame("BOOKMARK", &obj)
     }
 }
 
 /// The ERROR event (a 500 Status) that ends a watch meeting a stored object that does not
 /// decode as its kind, as upstream's watch ends on a decoding error.
-fn corrupt_event(ev: &CacheEvent, filter: &super::read::Filter) -> Option<Bytes> {
+fn corrupt_event(ev: &CacheEvent, enc: &Encoder) -> Option<Bytes> {
+    let filter = &enc.filter;
     let why = ev.corrupt.as_ref()?;
     if ev.kind == EventType::Deleted || !filter.matches(&ev.object) {
         return None;
     }
     let status = super::read::corrupt_object(&ev.key, why).to_status();
-    Some(line("ERROR", &status))
+    Some(enc.frame("ERROR", &status))
+}
+
+/// An event as a JSON line, or (protobuf) as a 4-byte big-endian length and a protobuf
+/// `WatchEvent`, as upstream's streaming serializer frames them.
+fn frame(protobuf: bool, api_version: &str, kind: &str, object: &Value) -> Bytes {
+    if protobuf {
+        match krust_api::protobuf::encode_watch_event(api_version, kind, object) {
+            Ok(body) => {
+                let mut v = Vec::with_capacity(body.len() + 4);
+                v.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+                v.extend_from_slice(&body);
+                return Bytes::from(v);
+            }
+            Err(e) => tracing::warn!(error = %e, "a watch event has no protobuf form"),
+        }
+    }
+    line(kind, object)
 }
 
 /// A watch line around an already serialized object.
@@ -209,6 +234,12 @@ pub(crate) async fn serve(
         filter,
         first_table: true,
         api_version: ctx.info.api_version(),
+        protobuf: ctx.output == Output::Protobuf && ctx.info.custom.is_none(),
+    };
+    let content_type = if enc.protobuf {
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    } else {
+        "application/json"
     };
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let start = match cache.watch(&resource, &prefix, from) {
@@ -217,9 +248,9 @@ pub(crate) async fn serve(
             let status =
                 ApiError::gone(format!("too old resource version: {requested} ({oldest})"))
                     .to_status();
-            let _ = tx.try_send(line("ERROR", &status));
+            let _ = tx.try_send(enc.frame("ERROR", &status));
             drop(tx);
-            return Ok(response::stream(rx, &warnings));
+            return Ok(response::stream_as(rx, content_type, &warnings));
         }
     };
     let bookmark_every = server.state.config.bookmark_interval;
@@ -231,7 +262,7 @@ pub(crate) async fn serve(
         let deadline = tokio::time::Instant::now() + timeout;
         let mut ok = true;
         for ev in &start.initial {
-            if let Some(b) = corrupt_event(ev, &enc.filter) {
+            if let Some(b) = corrupt_event(ev, &enc) {
                 let _ = tx.send(b).await;
                 ok = false;
                 break;
@@ -252,7 +283,7 @@ pub(crate) async fn serve(
             tokio::select! {
                 ev = live.recv() => match ev {
                     Some(ev) => {
-                        if let Some(b) = corrupt_event(&ev, &enc.filter) {
+                        if let Some(b) = corrupt_event(&ev, &enc) {
                             let _ = tx.send(b).await;
                             break;
                         }
@@ -274,5 +305,5 @@ pub(crate) async fn serve(
         cache.unwatch(&resource, id);
         metrics_gauge.dec();
     });
-    Ok(response::stream(rx, &warnings))
+    Ok(response::stream_as(rx, content_type, &warnings))
 }
