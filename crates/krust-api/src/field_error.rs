@@ -100,6 +100,15 @@ impl FieldError {
         }
     }
 
+    pub fn not_found(field: impl Into<String>, value: Value) -> Self {
+        FieldError {
+            kind: ErrorType::NotFound,
+            field: field.into(),
+            value: Some(value),
+            detail: String::new(),
+        }
+    }
+
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
         FieldError {
             kind: ErrorType::Forbidden,

@@ -309,6 +309,11 @@ where
         (&Method::GET | &Method::HEAD, true, None | Some("status")) => {
             read::get(server, &mut ctx).await
         }
+        (&Method::GET | &Method::HEAD, true, Some("ephemeralcontainers"))
+            if has_extra(&ctx.info, "ephemeralcontainers") =>
+        {
+            read::get(server, &mut ctx).await
+        }
         (&Method::GET | &Method::HEAD, true, Some("scale"))
             if ctx.info.subresources.scale.is_some() =>
         {
@@ -388,6 +393,19 @@ where
             )
             .await
         }
+        (&Method::PUT, true, Some("ephemeralcontainers"))
+            if has_extra(&ctx.info, "ephemeralcontainers") =>
+        {
+            let body = read_body(body, limit).await?;
+            write::update(
+                server,
+                &mut ctx,
+                &body,
+                content_type.as_deref(),
+                write::Mode::EphemeralContainers,
+            )
+            .await
+        }
         (&Method::PUT, true, Some("approval")) if has_extra(&ctx.info, "approval") => {
             let body = read_body(body, limit).await?;
             write::update(
@@ -403,10 +421,14 @@ where
             let body = read_body(body, limit).await?;
             scale::update(server, &mut ctx, &body, content_type.as_deref()).await
         }
-        (&Method::PATCH, true, None | Some("status" | "scale" | "approval")) => {
+        (
+            &Method::PATCH,
+            true,
+            None | Some("status" | "scale" | "approval" | "ephemeralcontainers"),
+        ) => {
             let ok = match sub.as_deref() {
                 Some("status") => ctx.info.subresources.status,
-                Some("approval") => has_extra(&ctx.info, "approval"),
+                Some(s @ ("approval" | "ephemeralcontainers")) => has_extra(&ctx.info, s),
                 Some("scale") => ctx.info.subresources.scale.is_some(),
                 _ => true,
             };

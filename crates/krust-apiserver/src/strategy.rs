@@ -66,6 +66,11 @@ pub(crate) trait Strategy: Send + Sync {
         old.clone()
     }
 
+    /// The object after a write to the `ephemeralcontainers` subresource (Pods).
+    fn ephemeral_containers_update(&self, _info: &ResourceInfo, _body: &Value, old: &Value) -> Value {
+        old.clone()
+    }
+
     /// Every validation error of a storage-version object on create (`old` = None) or update.
     fn validate(&self, info: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
         validation::validate(&info.group, &info.kind, info.namespaced, obj, old)

@@ -1179,6 +1179,101 @@ fn set_or_remove(map: &mut Map<String, Value>, key: &str, v: Option<&Value>) {
 
 /// Upstream's `ValidatePodUpdate`: only images, activeDeadlineSeconds, added tolerations, a
 /// negative grace period raised to 1 and removed scheduling gates may change.
+/// The fields an ephemeral container may set (upstream's allow list); any other is
+/// `Forbidden: cannot be set for an Ephemeral Container`.
+const EPHEMERAL_ALLOWED: &[&str] = &[
+    "name",
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "envFrom",
+    "env",
+    "volumeMounts",
+    "volumeDevices",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
+    "targetContainerName",
+];
+
+/// Upstream's `ValidatePodEphemeralContainersUpdate`: existing ephemeral containers may not
+/// be removed or changed; new ones need a unique DNS-label name and an image, set only the
+/// allowed fields, and target an existing container.
+fn validate_ephemeral_containers_update(errs: &mut Errs, new_spec: &Value, old_spec: &Value, sp: &Path) {
+    let path = sp.child("ephemeralContainers");
+    let mut scratch = Vec::new();
+    let new_list = get_arr(&mut scratch, new_spec, "ephemeralContainers", sp);
+    let old_list = get_arr(&mut scratch, old_spec, "ephemeralContainers", sp);
+    let name_of = |c: &Value| get(c, "name").and_then(Value::as_str).unwrap_or("").to_string();
+    for old in old_list {
+        let name = name_of(old);
+        match new_list.iter().find(|c| name_of(c) == name) {
+            None => errs.push(FieldError::forbidden(
+                path.clone(),
+                format!("existing ephemeral containers {name:?} may not be removed\n"),
+            )),
+            Some(new) if new != old => errs.push(FieldError::forbidden(
+                path.clone(),
+                format!("existing ephemeral containers {name:?} may not be changed\n"),
+            )),
+            Some(_) => {}
+        }
+    }
+    let mut names: HashSet<String> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| get_arr(&mut Vec::new(), new_spec, k, sp).into_iter().map(name_of).collect::<Vec<_>>())
+        .collect();
+    let targets = names.clone();
+    for (i, c) in new_list.iter().enumerate() {
+        let at = path.index(i);
+        let Some(fields) = c.as_object() else {
+            errs.push(type_error(&at, c, "object"));
+            continue;
+        };
+        let name = name_of(c);
+        if name.is_empty() {
+            errs.push(FieldError::required(at.child("name"), ""));
+        } else {
+            invalid_each(errs, &at.child("name"), &name, names::dns1123_label(&name));
+            if !names.insert(name.clone()) {
+                errs.push(FieldError::duplicate(at.child("name"), Value::from(name.as_str())));
+            }
+        }
+        if old_list.iter().any(|o| name_of(o) == name) {
+            continue;
+        }
+        required_str(errs, c, "image", &at);
+        for key in fields.keys() {
+            // A zero value (Go's check is on the struct: `resources: {}` is unset).
+            let zero = match fields.get(key) {
+                None | Some(Value::Null) => true,
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                Some(Value::String(s)) => s.is_empty(),
+                Some(Value::Bool(b)) => !b,
+                Some(Value::Number(n)) => n.as_f64() == Some(0.0),
+            };
+            if !EPHEMERAL_ALLOWED.contains(&key.as_str()) && !zero {
+                errs.push(FieldError::forbidden(
+                    at.child(key),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+        if let Some(target) = get(c, "targetContainerName").and_then(Value::as_str)
+            && !target.is_empty()
+            && !targets.contains(target)
+        {
+            errs.push(FieldError::not_found(at.child("targetContainerName"), Value::from(target)));
+        }
+    }
+}
+
 fn validate_pod_update(errs: &mut Errs, new: &Value, old: &Value) {
     let sp = Path::new("spec");
     let new_spec = get(new, "spec").filter(|v| v.is_object()).unwrap_or(&NULL);
@@ -1235,10 +1330,13 @@ fn validate_pod_update(errs: &mut Errs, new: &Value, old: &Value) {
         _ => {}
     }
 
+    validate_ephemeral_containers_update(errs, new_spec, old_spec, &sp);
     let mut munged = new_spec.clone();
     let Some(m) = munged.as_object_mut() else {
         return;
     };
+    // Ephemeral containers change through their own subresource, checked above.
+    set_or_remove(m, "ephemeralContainers", get(old_spec, "ephemeralContainers"));
     for key in ["containers", "initContainers"] {
         let old_list = get(old_spec, key).and_then(Value::as_array);
         if let (Some(list), Some(old_list)) =

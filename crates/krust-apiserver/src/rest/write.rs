@@ -26,6 +26,8 @@ pub(crate) enum Mode {
     Finalize,
     /// A CertificateSigningRequest's `approval` subresource.
     Approval,
+    /// A Pod's `ephemeralcontainers` subresource.
+    EphemeralContainers,
 }
 
 impl Mode {
@@ -35,6 +37,7 @@ impl Mode {
         match sub {
             Some("status") => Mode::Status,
             Some("approval") => Mode::Approval,
+            Some("ephemeralcontainers") => Mode::EphemeralContainers,
             _ => Mode::Main,
         }
     }
@@ -394,6 +397,7 @@ pub(crate) async fn commit_update(
         Mode::Main => strategy.prepare_for_update(info, &mut new, old),
         Mode::Status => new = strategy.status_update(info, &new, old),
         Mode::Approval => new = strategy.approval_update(info, &new, old),
+        Mode::EphemeralContainers => new = strategy.ephemeral_containers_update(info, &new, old),
         Mode::Finalize => {
             let mut n = old.clone();
             let fins = krust_api::meta::get_path(&new, &["spec", "finalizers"])
@@ -565,6 +569,7 @@ pub(crate) async fn update(
             Mode::Status => Some("status"),
             Mode::Finalize => Some("finalize"),
             Mode::Approval => Some("approval"),
+            Mode::EphemeralContainers => Some("ephemeralcontainers"),
             Mode::Main => None,
         };
         let opts = WriteOpts {

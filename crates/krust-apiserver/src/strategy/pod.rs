@@ -15,6 +15,32 @@ pub(super) struct PodStrategy;
 const POD_STATUS_WRITABLE_META: &[&str] = &["labels", "annotations", "finalizers"];
 
 impl Strategy for PodStrategy {
+    /// A main-resource update cannot change ephemeral containers (their subresource does).
+    fn prepare_for_update(&self, info: &ResourceInfo, new: &mut Value, old: &Value) {
+        super::prepare_for_update(info, new, old);
+        let old_ephemeral = get_path(old, &["spec", "ephemeralContainers"]).cloned();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            match old_ephemeral {
+                Some(v) => spec.insert("ephemeralContainers".into(), v),
+                None => spec.remove("ephemeralContainers"),
+            };
+        }
+    }
+
+    /// Only `spec.ephemeralContainers` (and the metadata a status write may change) comes
+    /// from the request, as upstream's ephemeral-containers strategy.
+    fn ephemeral_containers_update(&self, _info: &ResourceInfo, body: &Value, old: &Value) -> Value {
+        let mut new = old.clone();
+        let wanted = get_path(body, &["spec", "ephemeralContainers"]).cloned();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            match wanted {
+                Some(v) if !v.is_null() => spec.insert("ephemeralContainers".into(), v),
+                _ => spec.remove("ephemeralContainers"),
+            };
+        }
+        new
+    }
+
     fn prepare_for_create(&self, info: &ResourceInfo, obj: &mut Value, _user: Option<&Identity>) {
         super::prepare_metadata_for_create(info, obj);
         let Some(map) = obj.as_object_mut() else {
