@@ -1,6 +1,7 @@
 //! Streaming end to end, as root, with real containers: `kubectl logs` (tail, timestamps,
 //! follow, previous, errors), `kubectl exec` (exit codes, stdin EOF, TTY with the terminal
-//! size), `kubectl cp` both ways, `kubectl attach`, `kubectl run -i`/`-it` (output of a
+//! size), `kubectl cp` both ways, `kubectl attach`, `kubectl debug` (an ephemeral container in
+//! the target's process namespace), `kubectl run -i`/`-it` (output of a
 //! process that exits before the attach, exit codes, a TTY session ending with its container)
 //! and `kubectl port-forward` + HTTP to nginx,
 //! each through the API server's proxy to the kubelet's HTTPS server, with the default
@@ -365,6 +366,80 @@ fn logs_exec_cp_attach_and_port_forward() {
     assert!(
         out(&o).contains("pod \"tty\" deleted"),
         "{} {}",
+        out(&o),
+        err(&o)
+    );
+
+    // kubectl debug: an ephemeral container in web's process namespace (--target) sees nginx.
+    s.ok(&[
+        "debug",
+        "web",
+        "--image=busybox:1.36",
+        "--target=web",
+        "-c",
+        "dbg",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    assert!(
+        eventually(WAIT, || {
+            pod(&s, "web")["status"]["ephemeralContainerStatuses"][0]["state"]["running"]
+                .is_object()
+        }),
+        "{}",
+        pod(&s, "web")["status"]
+    );
+    let ps = s.ok(&["exec", "web", "-c", "dbg", "--", "ps"]);
+    assert!(ps.contains("nginx: master process"), "{ps}");
+    // The pod itself is unchanged: nothing restarted.
+    assert_eq!(
+        pod(&s, "web")["status"]["containerStatuses"][0]["restartCount"],
+        0
+    );
+    // An unknown target is refused by the API with upstream's message.
+    let bad = s.kubectl(&[
+        "debug",
+        "web",
+        "--image=busybox:1.36",
+        "--target=nope",
+        "--",
+        "true",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        err(&bad).contains("spec.ephemeralContainers[1].targetContainerName: Not found: \"nope\""),
+        "{}",
+        err(&bad)
+    );
+    // Interactive: the output arrives (from the attach, or the log if the command was faster).
+    let o = Command::new("timeout")
+        .args([
+            "90",
+            &bin,
+            "debug",
+            "web",
+            "--image=busybox:1.36",
+            "--target=web",
+            "-c",
+            "dbg2",
+            "-i",
+        ])
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo seen $(ps | grep -c 'nginx: master')",
+        ])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("HOME", s.data_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "debug -i: {} {}", out(&o), err(&o));
+    assert!(
+        out(&o).lines().any(|l| l == "seen 1"),
+        "debug -i: {} {}",
         out(&o),
         err(&o)
     );

@@ -27,7 +27,7 @@ mod schema;
 mod special;
 mod wire;
 
-pub use encode::{encode_object, encode_watch_event};
+pub use encode::{decode_watch_event, encode_object, encode_watch_event};
 
 #[cfg(test)]
 mod tests;

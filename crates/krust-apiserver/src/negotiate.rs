@@ -187,15 +187,19 @@ mod tests {
             Some(Output::Table { v1beta1: false })
         );
         let proto = "application/vnd.kubernetes.protobuf,application/json";
-        assert_eq!(output_for(Some(proto)), Some(Output::Json));
+        assert_eq!(output_for(Some(proto)), Some(Output::Protobuf));
+        let proto_table =
+            "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json";
+        assert_eq!(output_for(Some(proto_table)), Some(Output::Json));
         let disc =
             "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
         assert_eq!(output_for(Some(disc)), Some(Output::Json));
         assert_eq!(output_for(None), Some(Output::Json));
         assert_eq!(
             output_for(Some("application/vnd.kubernetes.protobuf")),
-            None
+            Some(Output::Protobuf)
         );
+        assert_eq!(output_for(Some("text/html")), None);
         assert_eq!(
             output_for(Some(
                 "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"

@@ -67,7 +67,12 @@ pub(crate) trait Strategy: Send + Sync {
     }
 
     /// The object after a write to the `ephemeralcontainers` subresource (Pods).
-    fn ephemeral_containers_update(&self, _info: &ResourceInfo, _body: &Value, old: &Value) -> Value {
+    fn ephemeral_containers_update(
+        &self,
+        _info: &ResourceInfo,
+        _body: &Value,
+        old: &Value,
+    ) -> Value {
         old.clone()
     }
 

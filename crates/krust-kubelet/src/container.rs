@@ -426,6 +426,9 @@ pub struct ContainerInputs<'a> {
     /// Host file backing the termination message.
     pub termination_file: &'a Path,
     pub node: &'a NodeSettings,
+    /// The runtime ID of the container whose process namespace this one joins (an ephemeral
+    /// container's `targetContainerName`).
+    pub pid_target: Option<&'a str>,
 }
 
 /// The container's configuration.
@@ -526,7 +529,14 @@ pub fn container_config(i: ContainerInputs<'_>) -> cri::ContainerConfig {
         tty: c.tty == Some(true),
         linux: Some(cri::LinuxContainerConfig {
             resources: Some(resources::linux_resources(c, qos, i.node.memory_capacity)),
-            security_context: Some(security_context(pod, c)),
+            security_context: Some({
+                let mut sc = security_context(pod, c);
+                if let (Some(target), Some(ns)) = (i.pid_target, sc.namespace_options.as_mut()) {
+                    ns.pid = cri::NamespaceMode::Target as i32;
+                    ns.target_id = target.to_string();
+                }
+                sc
+            }),
         }),
         ..Default::default()
     }
@@ -628,6 +638,7 @@ mod tests {
             hosts_file: Some(Path::new("/x/etc-hosts")),
             termination_file: Path::new("/x/term"),
             node: &node(),
+            pid_target: None,
         });
         assert_eq!(cfg.command, vec!["sh", "-c"]);
         assert_eq!(cfg.args, vec!["echo hi $(GREETING)"]);

@@ -579,6 +579,12 @@ impl Worker {
                 },
             }
         }
+        // Ephemeral containers start once, after the pod's containers, and never restart.
+        for ec in spec.ephemeral_containers.iter().flatten() {
+            if current(&ec.name).is_none() && !self.waiting.contains_key(&ec.name) {
+                wake = wake.min(self.start_ephemeral(pod, ec, rt, sandbox_id, pod_ip).await);
+            }
+        }
         wake
     }
 
@@ -659,7 +665,7 @@ impl Worker {
         pod: &Pod,
         rt: &RuntimePod,
         sandbox_id: Option<&str>,
-    ) -> (Vec<ContainerView>, Vec<ContainerView>) {
+    ) -> (Vec<ContainerView>, Vec<ContainerView>, Vec<ContainerView>) {
         let spec = pod.spec.clone().unwrap_or_default();
         let view = |c: &Container| -> ContainerView {
             let all = rt.by_name(&c.name);
@@ -700,9 +706,21 @@ impl Worker {
                 started,
             }
         };
+        // Ephemeral containers are viewed as containers of the same name would be.
+        let ephemeral: Vec<Container> = spec
+            .ephemeral_containers
+            .iter()
+            .flatten()
+            .map(|ec| Container {
+                name: ec.name.clone(),
+                image: ec.image.clone(),
+                ..Default::default()
+            })
+            .collect();
         (
             spec.init_containers.iter().flatten().map(view).collect(),
             spec.containers.iter().map(view).collect(),
+            ephemeral.iter().map(view).collect(),
         )
     }
 
@@ -715,7 +733,7 @@ impl Worker {
         pod_ip: &str,
         terminal: bool,
     ) {
-        let (init, containers) = self.views(pod, rt, sandbox_id);
+        let (init, containers, ephemeral) = self.views(pod, rt, sandbox_id);
         let sandbox_ready = sandbox_id.is_some() && !terminal;
         let view = PodView {
             pod: &self.pod,
@@ -724,6 +742,7 @@ impl Worker {
             host_ip: self.ctx.host_ip.clone(),
             init,
             containers,
+            ephemeral,
             terminal,
             qos_class: resources::qos_class(pod).as_str().to_string(),
             now: Timestamp::now(),

@@ -68,6 +68,48 @@ impl Worker {
         sandbox_id: &str,
         pod_ip: &str,
     ) -> Duration {
+        self.start_in(pod, c, rt, sandbox_id, pod_ip, None).await
+    }
+
+    /// Starts an ephemeral container (`kubectl debug`), in the process namespace of its
+    /// target container when it names one that is running.
+    pub(crate) async fn start_ephemeral(
+        &mut self,
+        pod: &Pod,
+        ec: &k8s_openapi::api::core::v1::EphemeralContainer,
+        rt: &RuntimePod,
+        sandbox_id: &str,
+        pod_ip: &str,
+    ) -> Duration {
+        let target = ec.target_container_name.as_deref().and_then(|t| {
+            rt.by_name(t)
+                .into_iter()
+                .find(|c| {
+                    c.sandbox_id == sandbox_id && c.status.state == crate::status::RunState::Running
+                })
+                .map(|c| c.status.id.clone())
+        });
+        // The same fields as a container (the API allows no ports, probes or resources).
+        let mut value = serde_json::to_value(ec).unwrap_or_default();
+        if let Some(m) = value.as_object_mut() {
+            m.remove("targetContainerName");
+        }
+        let Ok(c) = serde_json::from_value::<Container>(value) else {
+            return CONFIG_RETRY;
+        };
+        self.start_in(pod, &c, rt, sandbox_id, pod_ip, target.as_deref())
+            .await
+    }
+
+    async fn start_in(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        rt: &RuntimePod,
+        sandbox_id: &str,
+        pod_ip: &str,
+        pid_target: Option<&str>,
+    ) -> Duration {
         let ctx = self.ctx.clone();
         let name = c.name.clone();
         let secrets = crate::pull_secrets::of_pod(&ctx.client, pod).await;
@@ -166,6 +208,7 @@ impl Worker {
             hosts_file: (!host_network && hosts.exists()).then_some(hosts.as_path()),
             termination_file: &term_file,
             node: &ctx.node,
+            pid_target,
         });
         let id = match ctx
             .cri

@@ -73,6 +73,8 @@ pub struct PodView<'a> {
     pub host_ip: String,
     pub init: Vec<ContainerView>,
     pub containers: Vec<ContainerView>,
+    /// Ephemeral containers (`kubectl debug`): reported, never part of readiness or phase.
+    pub ephemeral: Vec<ContainerView>,
     /// The pod will not run containers again (terminal, or being deleted and stopped).
     pub terminal: bool,
     pub qos_class: String,
@@ -465,6 +467,16 @@ pub fn compute(view: &PodView<'_>) -> PodStatus {
             Some(init)
         },
         container_statuses: Some(containers),
+        ephemeral_container_statuses: if view.ephemeral.is_empty() {
+            None
+        } else {
+            Some(
+                view.ephemeral
+                    .iter()
+                    .map(|v| container_status(v, "ContainerCreating"))
+                    .collect(),
+            )
+        },
         nominated_node_name: old.nominated_node_name.clone(),
         ..Default::default()
     }
@@ -554,6 +566,7 @@ mod tests {
             host_ip: "192.0.2.2".into(),
             init,
             containers: vec![c],
+            ephemeral: Vec::new(),
             terminal: false,
             qos_class: "BestEffort".into(),
             now: ts(10),

@@ -21,20 +21,40 @@ pub fn encode_object(obj: &Value) -> Result<Vec<u8>, ProtobufError> {
     Ok(envelope(api_version, kind, &raw))
 }
 
-/// A `metav1.WatchEvent` frame body: the event's envelope (at the watched `api_version`)
-/// around `{type, object: RawExtension{raw: the object's own protobuf body}}`.
-pub fn encode_watch_event(
-    api_version: &str,
-    event_type: &str,
-    object: &Value,
-) -> Result<Vec<u8>, ProtobufError> {
+/// A `metav1.WatchEvent` frame body as upstream's raw streaming serializer writes it: the
+/// bare message `{1 type, 2 object: RawExtension{1 raw: the object's own protobuf body}}`,
+/// without the `k8s\0` envelope (only the embedded object has one).
+pub fn encode_watch_event(event_type: &str, object: &Value) -> Result<Vec<u8>, ProtobufError> {
     let inner = encode_object(object)?;
     let mut event = Vec::new();
     put_len(&mut event, 1, event_type.as_bytes());
     let mut raw = Vec::new();
     put_len(&mut raw, 1, &inner);
     put_len(&mut event, 2, &raw);
-    Ok(envelope(api_version, "WatchEvent", &event))
+    Ok(event)
+}
+
+/// Reads a frame [`encode_watch_event`] wrote: the event type and the decoded object.
+pub fn decode_watch_event(frame: &[u8]) -> Result<(String, Value), ProtobufError> {
+    use super::wire::{LEN, Reader};
+    let (mut kind, mut object) = (String::new(), Value::Null);
+    let mut r = Reader::new(frame, "WatchEvent");
+    while !r.done() {
+        match r.key()? {
+            (1, LEN) => kind = String::from_utf8_lossy(r.bytes()?).into_owned(),
+            (2, LEN) => {
+                let mut raw = Reader::new(r.bytes()?, "RawExtension");
+                while !raw.done() {
+                    match raw.key()? {
+                        (1, LEN) => object = super::decode_object(raw.bytes()?)?,
+                        (_, w) => raw.skip(w)?,
+                    }
+                }
+            }
+            (_, w) => r.skip(w)?,
+        }
+    }
+    Ok((kind, object))
 }
 
 fn encode_message_of(api_version: &str, kind: &str, obj: &Value) -> Result<Vec<u8>, ProtobufError> {
@@ -490,17 +510,17 @@ mod tests {
             "involvedObject": {"kind": "Pod", "name": "p"}, "count": -1
         }));
         let event = encode_watch_event(
-            "v1",
             "ADDED",
             &json!({
                 "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}
             }),
         )
         .unwrap();
-        let decoded = super::super::decode_object(&event).unwrap();
-        assert_eq!(decoded["kind"], "WatchEvent");
-        assert_eq!(decoded["type"], "ADDED");
-        assert_eq!(decoded["object"]["metadata"]["name"], "c");
+        // No envelope around the event itself (the raw streaming serializer's form).
+        assert!(!event.starts_with(MAGIC));
+        let (kind, object) = decode_watch_event(&event).unwrap();
+        assert_eq!(kind, "ADDED");
+        assert_eq!(object["metadata"]["name"], "c");
         assert!(encode_object(&json!({"apiVersion": "example.com/v1", "kind": "Widget"})).is_err());
     }
 

@@ -1204,12 +1204,22 @@ const EPHEMERAL_ALLOWED: &[&str] = &[
 /// Upstream's `ValidatePodEphemeralContainersUpdate`: existing ephemeral containers may not
 /// be removed or changed; new ones need a unique DNS-label name and an image, set only the
 /// allowed fields, and target an existing container.
-fn validate_ephemeral_containers_update(errs: &mut Errs, new_spec: &Value, old_spec: &Value, sp: &Path) {
+fn validate_ephemeral_containers_update(
+    errs: &mut Errs,
+    new_spec: &Value,
+    old_spec: &Value,
+    sp: &Path,
+) {
     let path = sp.child("ephemeralContainers");
     let mut scratch = Vec::new();
     let new_list = get_arr(&mut scratch, new_spec, "ephemeralContainers", sp);
     let old_list = get_arr(&mut scratch, old_spec, "ephemeralContainers", sp);
-    let name_of = |c: &Value| get(c, "name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name_of = |c: &Value| {
+        get(c, "name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     for old in old_list {
         let name = name_of(old);
         match new_list.iter().find(|c| name_of(c) == name) {
@@ -1226,7 +1236,12 @@ fn validate_ephemeral_containers_update(errs: &mut Errs, new_spec: &Value, old_s
     }
     let mut names: HashSet<String> = ["containers", "initContainers"]
         .iter()
-        .flat_map(|k| get_arr(&mut Vec::new(), new_spec, k, sp).into_iter().map(name_of).collect::<Vec<_>>())
+        .flat_map(|k| {
+            get_arr(&mut Vec::new(), new_spec, k, sp)
+                .iter()
+                .map(&name_of)
+                .collect::<Vec<_>>()
+        })
         .collect();
     let targets = names.clone();
     for (i, c) in new_list.iter().enumerate() {
@@ -1241,7 +1256,10 @@ fn validate_ephemeral_containers_update(errs: &mut Errs, new_spec: &Value, old_s
         } else {
             invalid_each(errs, &at.child("name"), &name, names::dns1123_label(&name));
             if !names.insert(name.clone()) {
-                errs.push(FieldError::duplicate(at.child("name"), Value::from(name.as_str())));
+                errs.push(FieldError::duplicate(
+                    at.child("name"),
+                    Value::from(name.as_str()),
+                ));
             }
         }
         if old_list.iter().any(|o| name_of(o) == name) {
@@ -1269,7 +1287,10 @@ fn validate_ephemeral_containers_update(errs: &mut Errs, new_spec: &Value, old_s
             && !target.is_empty()
             && !targets.contains(target)
         {
-            errs.push(FieldError::not_found(at.child("targetContainerName"), Value::from(target)));
+            errs.push(FieldError::not_found(
+                at.child("targetContainerName"),
+                Value::from(target),
+            ));
         }
     }
 }
@@ -1336,7 +1357,11 @@ fn validate_pod_update(errs: &mut Errs, new: &Value, old: &Value) {
         return;
     };
     // Ephemeral containers change through their own subresource, checked above.
-    set_or_remove(m, "ephemeralContainers", get(old_spec, "ephemeralContainers"));
+    set_or_remove(
+        m,
+        "ephemeralContainers",
+        get(old_spec, "ephemeralContainers"),
+    );
     for key in ["containers", "initContainers"] {
         let old_list = get(old_spec, key).and_then(Value::as_array);
         if let (Some(list), Some(old_list)) =

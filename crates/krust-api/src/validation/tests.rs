@@ -2125,3 +2125,89 @@ fn pod_sysctls_are_named_as_upstream_requires() {
         "{text:?}"
     );
 }
+
+#[test]
+fn ephemeral_container_updates() {
+    let ec = |extra: Value| {
+        let mut c = json!({"name": "dbg", "image": "busybox", "targetContainerName": "web"});
+        if let (Some(m), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        c
+    };
+    let with_dbg = with(pod(), "/spec/ephemeralContainers", json!([ec(json!({}))]));
+    check(vec![
+        update("add one", K::Pod, pod(), with_dbg.clone(), &[]),
+        update(
+            "empty resources are unset",
+            K::Pod,
+            pod(),
+            with(
+                pod(),
+                "/spec/ephemeralContainers",
+                json!([ec(json!({"resources": {}}))]),
+            ),
+            &[],
+        ),
+        update(
+            "ports and probes are not allowed",
+            K::Pod,
+            pod(),
+            with(
+                pod(),
+                "/spec/ephemeralContainers",
+                json!([ec(
+                    json!({"ports": [{"containerPort": 80}], "readinessProbe": {"tcpSocket": {"port": 80}}})
+                )]),
+            ),
+            &[
+                "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container",
+                "spec.ephemeralContainers[0].readinessProbe: Forbidden: cannot be set for an Ephemeral Container",
+            ],
+        ),
+        update(
+            "unknown target",
+            K::Pod,
+            pod(),
+            with(
+                pod(),
+                "/spec/ephemeralContainers",
+                json!([ec(json!({"targetContainerName": "nope"}))]),
+            ),
+            &["spec.ephemeralContainers[0].targetContainerName: Not found: \"nope\""],
+        ),
+        update(
+            "a name taken by a container",
+            K::Pod,
+            pod(),
+            with(
+                pod(),
+                "/spec/ephemeralContainers",
+                json!([ec(json!({"name": "web"}))]),
+            ),
+            &["spec.ephemeralContainers[0].name: Duplicate value: \"web\""],
+        ),
+        update(
+            "existing ones may not change",
+            K::Pod,
+            with_dbg.clone(),
+            with(
+                with_dbg.clone(),
+                "/spec/ephemeralContainers/0/image",
+                json!("other"),
+            ),
+            &[
+                "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"dbg\" may not be changed\n",
+            ],
+        ),
+        update(
+            "or be removed",
+            K::Pod,
+            with_dbg,
+            pod(),
+            &[
+                "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"dbg\" may not be removed\n",
+            ],
+        ),
+    ]);
+}

@@ -56,7 +56,7 @@ impl Encoder {
 
     /// One event in this watch's format.
     fn frame(&self, kind: &str, object: &Value) -> Bytes {
-        frame(self.protobuf, &self.api_version, kind, object)
+        frame(self.protobuf, kind, object)
     }
 
     /// The event to send for a cache event, after selector transitions.
@@ -130,9 +130,9 @@ fn corrupt_event(ev: &CacheEvent, enc: &Encoder) -> Option<Bytes> {
 
 /// An event as a JSON line, or (protobuf) as a 4-byte big-endian length and a protobuf
 /// `WatchEvent`, as upstream's streaming serializer frames them.
-fn frame(protobuf: bool, api_version: &str, kind: &str, object: &Value) -> Bytes {
+fn frame(protobuf: bool, kind: &str, object: &Value) -> Bytes {
     if protobuf {
-        match krust_api::protobuf::encode_watch_event(api_version, kind, object) {
+        match krust_api::protobuf::encode_watch_event(kind, object) {
             Ok(body) => {
                 let mut v = Vec::with_capacity(body.len() + 4);
                 v.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());

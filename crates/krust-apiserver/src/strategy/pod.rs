@@ -29,7 +29,12 @@ impl Strategy for PodStrategy {
 
     /// Only `spec.ephemeralContainers` (and the metadata a status write may change) comes
     /// from the request, as upstream's ephemeral-containers strategy.
-    fn ephemeral_containers_update(&self, _info: &ResourceInfo, body: &Value, old: &Value) -> Value {
+    fn ephemeral_containers_update(
+        &self,
+        _info: &ResourceInfo,
+        body: &Value,
+        old: &Value,
+    ) -> Value {
         let mut new = old.clone();
         let wanted = get_path(body, &["spec", "ephemeralContainers"]).cloned();
         if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
