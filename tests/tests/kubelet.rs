@@ -641,6 +641,52 @@ spec:
         container_status(&p, "c")["state"]["waiting"]["message"],
         "Container image \"example.invalid/none:1\" is not present with pull policy of Never"
     );
+
+    // RuntimeClass: the kubelet runs the sandbox with the class's handler; a handler the
+    // runtime does not have fails the sandbox with containerd's words.
+    s.ok_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: plain}
+handler: runc
+---
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: kata}
+handler: kata
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: rc-ok}
+spec:
+  runtimeClassName: plain
+  containers: [{name: c, image: "busybox:1.36", command: [sleep, "3600"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: rc-bad}
+spec:
+  runtimeClassName: kata
+  containers: [{name: c, image: "busybox:1.36", command: [sleep, "3600"]}]
+"#,
+    );
+    s.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/rc-ok",
+        "--timeout=60s",
+    ]);
+    assert!(
+        eventually(WAIT, || {
+            events_of(&s, "rc-bad").contains(
+            r#"Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for "kata" is configured"#
+        )
+        }),
+        "{}",
+        events_of(&s, "rc-bad")
+    );
 }
 
 #[test]

@@ -180,15 +180,20 @@ impl Cri {
         .await
     }
 
-    /// `RunPodSandbox`: returns the sandbox ID.
-    pub async fn run_pod_sandbox(&self, config: api::PodSandboxConfig) -> Result<String, CriError> {
+    /// `RunPodSandbox` with the runtime `handler` (a RuntimeClass's; empty: the default):
+    /// returns the sandbox ID.
+    pub async fn run_pod_sandbox(
+        &self,
+        config: api::PodSandboxConfig,
+        handler: &str,
+    ) -> Result<String, CriError> {
         let mut c = self.runtime.clone();
         let r = call(
             "RunPodSandbox",
             REQUEST_TIMEOUT * 2,
             c.run_pod_sandbox(api::RunPodSandboxRequest {
                 config: Some(config),
-                runtime_handler: String::new(),
+                runtime_handler: handler.to_string(),
             }),
         )
         .await?;

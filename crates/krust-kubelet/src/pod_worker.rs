@@ -384,9 +384,23 @@ impl Worker {
                 let _ = self.ctx.cri.stop_pod_sandbox(&sb.id).await;
             }
         }
+        let handler = match self.runtime_handler(pod).await {
+            Ok(h) => h,
+            Err(message) => {
+                self.ctx.events.pod(
+                    &self.pod,
+                    None,
+                    WARNING,
+                    "FailedCreatePodSandBox",
+                    format!("Failed to create pod sandbox: {message}"),
+                );
+                self.backoff.next(key, Instant::now());
+                return Err(self.backoff.get(key));
+            }
+        };
         let resolv = self.ctx.host_resolv.clone();
         let config = container::sandbox_config(pod, rt.next_attempt(), &self.ctx.node, &resolv);
-        match self.ctx.cri.run_pod_sandbox(config).await {
+        match self.ctx.cri.run_pod_sandbox(config, &handler).await {
             Ok(id) => {
                 self.backoff.reset(key);
                 // The volumes are written again with the pod's IP (downward API).
@@ -409,6 +423,27 @@ impl Worker {
                 self.backoff.next(key, Instant::now());
                 Err(self.backoff.get(key))
             }
+        }
+    }
+
+    /// The runtime handler of the pod's RuntimeClass (empty without one), as upstream's
+    /// kubelet looks it up; a class that does not exist fails the sandbox.
+    async fn runtime_handler(&self, pod: &Pod) -> Result<String, String> {
+        let Some(class) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.runtime_class_name.as_deref())
+            .filter(|c| !c.is_empty())
+        else {
+            return Ok(String::new());
+        };
+        let api: Api<k8s_openapi::api::node::v1::RuntimeClass> = Api::all(self.ctx.client.clone());
+        match api.get(class).await {
+            Ok(rc) => Ok(rc.handler),
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                Err(format!("RuntimeClass {class:?} not found"))
+            }
+            Err(e) => Err(format!("looking up RuntimeClass {class:?}: {e}")),
         }
     }
 
