@@ -365,3 +365,82 @@ fn service_cidrs_and_storage_kinds_are_served() {
         "true"
     );
 }
+
+#[test]
+fn ipaddresses_follow_service_cluster_ips() {
+    let s = Server::start();
+    let parent = |ip: &str| {
+        s.kubectl(&[
+            "get",
+            "ipaddress",
+            ip,
+            "-o",
+            "jsonpath={.spec.parentRef.namespace}/{.spec.parentRef.name}",
+        ])
+    };
+    let parent_of = |ip: &str| String::from_utf8_lossy(&parent(ip).stdout).into_owned();
+    // The kubernetes Service's address has its IPAddress from the start.
+    let kubernetes_ip = s.ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    assert!(eventually(Duration::from_secs(10), || parent_of(
+        &kubernetes_ip
+    ) == "default/kubernetes"));
+    // A new Service's ClusterIP gets one (upstream's labels), gone with the Service.
+    s.ok(&["create", "service", "clusterip", "web", "--tcp=80"]);
+    let ip = s.ok(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert!(eventually(Duration::from_secs(10), || parent_of(&ip) == "default/web"));
+    let obj = json_of(&s, &["get", "ipaddress", &ip, "-o", "json"]);
+    assert_eq!(
+        obj["metadata"]["labels"]["ipaddress.kubernetes.io/managed-by"],
+        "ipallocator.k8s.io"
+    );
+    assert_eq!(obj["spec"]["parentRef"]["resource"], "services");
+    s.ok(&["delete", "svc", "web"]);
+    assert!(eventually(Duration::from_secs(10), || !parent(&ip)
+        .status
+        .success()));
+
+    // An IPAddress made by hand reserves its IP until it is deleted.
+    let prefix = kubernetes_ip.rsplit_once('.').map_or("10.43.0", |(p, _)| p);
+    let reserved = format!("{prefix}.77");
+    s.ok_input(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: networking.k8s.io/v1\nkind: IPAddress\nmetadata: {{name: {reserved}}}\nspec:\n  parentRef: {{group: \"\", resource: services, namespace: default, name: held}}\n"
+        ),
+    );
+    let clusterip = format!("--clusterip={reserved}");
+    assert!(eventually(Duration::from_secs(10), || {
+        let out = s.kubectl(&[
+            "create",
+            "service",
+            "clusterip",
+            "taker",
+            "--tcp=80",
+            &clusterip,
+        ]);
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains(&format!(
+                "failed to allocate IP {reserved}: provided IP is already allocated"
+            ))
+    }));
+    s.ok(&["delete", "ipaddress", &reserved]);
+    assert!(eventually(Duration::from_secs(10), || s
+        .kubectl(&[
+            "create",
+            "service",
+            "clusterip",
+            "taker",
+            "--tcp=80",
+            &clusterip
+        ])
+        .status
+        .success()));
+    assert!(eventually(Duration::from_secs(10), || parent_of(&reserved)
+        == "default/taker"));
+}

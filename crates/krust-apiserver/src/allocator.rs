@@ -143,6 +143,16 @@ impl ServiceAllocator {
         Err(AllocError::Full)
     }
 
+    /// Marks `ip` taken (reserved by an IPAddress created by hand); outside the range it is
+    /// ignored.
+    pub fn reserve_ip(&self, ip: &str) {
+        if let Ok(ip) = ip.parse::<Ipv4Addr>()
+            && self.net.contains(ip)
+        {
+            lock(&self.ips).insert(ip);
+        }
+    }
+
     pub fn release_ip(&self, ip: &str) {
         if let Ok(ip) = ip.parse::<Ipv4Addr>() {
             lock(&self.ips).remove(&ip);

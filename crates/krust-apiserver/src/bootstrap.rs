@@ -63,7 +63,7 @@ pub(crate) async fn create_with_status(
     }
 }
 
-async fn create_if_missing(
+pub(crate) async fn create_if_missing(
     server: &ApiServer,
     group: &str,
     plural: &str,

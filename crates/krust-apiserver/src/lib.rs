@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod field_validation;
 mod health;
 pub mod in_process;
+mod ipaddress;
 pub mod metrics;
 pub mod metrics_api;
 pub mod negotiate;
@@ -213,6 +214,7 @@ impl ApiServer {
         crd::reconcile(&server).await;
         bootstrap::ensure_builtin_objects(&server).await?;
         crd::spawn(server.clone());
+        ipaddress::spawn(server.clone());
         Ok(server)
     }
 
