@@ -64,6 +64,22 @@ def normalize(node, in_properties_of=None):
     return out
 
 
+# MutatingAdmissionPolicy: 1.33 serves admissionregistration.k8s.io/v1alpha1; its v1beta1
+# (1.34) has the same schema, and krust serves both. The v1beta1 definitions are the
+# v1alpha1 ones under the new version (types 1.33 already has at v1beta1 are kept).
+ALIASES = [("io.k8s.api.admissionregistration.v1alpha1.", "io.k8s.api.admissionregistration.v1beta1.", "v1beta1")]
+
+
+def add_aliases(result):
+    for old, new, version in ALIASES:
+        for name in [n for n in result if n.startswith(old)]:
+            text = json.dumps(result[name]).replace(f'"#/definitions/{old}', f'"#/definitions/{new}')
+            schema = json.loads(text)
+            for gvk in schema.get("x-kubernetes-group-version-kind", []):
+                gvk["version"] = version
+            result.setdefault(new + name[len(old):], schema)
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
@@ -84,6 +100,7 @@ def main():
             result[name] = QUANTITY
         else:
             result[name] = normalize(schema)
+    add_aliases(result)
     with open(OUT, "w") as f:
         json.dump(result, f, separators=(",", ":"), sort_keys=True)
         f.write("\n")

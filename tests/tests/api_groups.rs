@@ -54,12 +54,48 @@ fn discovery_lists_every_new_group() {
         ("volumeattachments", "storage.k8s.io/v1"),
         ("volumeattributesclasses", "storage.k8s.io/v1beta1"),
         ("certificatesigningrequests", "certificates.k8s.io/v1"),
+        (
+            "mutatingadmissionpolicies",
+            "admissionregistration.k8s.io/v1beta1",
+        ),
+        (
+            "mutatingadmissionpolicybindings",
+            "admissionregistration.k8s.io/v1beta1",
+        ),
     ] {
         assert!(
             out.lines()
                 .any(|l| l.starts_with(resource) && l.contains(group)),
             "{resource} ({group}) missing from:\n{out}"
         );
+    }
+    // MutatingAdmissionPolicy at v1beta1 (the issue's; 1.34's) and v1alpha1 (1.33's), one
+    // object read at either version.
+    s.ok_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: admissionregistration.k8s.io/v1alpha1
+kind: MutatingAdmissionPolicy
+metadata: {name: map1}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE"], resources: ["deployments"]}]
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  mutations:
+  - patchType: ApplyConfiguration
+    applyConfiguration: {expression: "Object{}"}
+"#,
+    );
+    for version in ["v1beta1", "v1alpha1"] {
+        let got = s.ok(&[
+            "get",
+            &format!("mutatingadmissionpolicies.{version}.admissionregistration.k8s.io"),
+            "map1",
+            "-o",
+            "jsonpath={.apiVersion} {.spec.reinvocationPolicy}",
+        ]);
+        assert_eq!(got, format!("admissionregistration.k8s.io/{version} Never"));
     }
 }
 

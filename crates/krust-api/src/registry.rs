@@ -604,7 +604,7 @@ const BUILTINS: &[Builtin] = &[
     .cat(&["api-extensions"]),
     b(
         "admissionregistration.k8s.io",
-        &["v1alpha1"],
+        &["v1beta1", "v1alpha1"],
         "MutatingAdmissionPolicy",
         "mutatingadmissionpolicies",
         false,
@@ -613,7 +613,7 @@ const BUILTINS: &[Builtin] = &[
     .generation(),
     b(
         "admissionregistration.k8s.io",
-        &["v1alpha1"],
+        &["v1beta1", "v1alpha1"],
         "MutatingAdmissionPolicyBinding",
         "mutatingadmissionpolicybindings",
         false,

@@ -34,6 +34,7 @@ fn priority(group: &str, version: &str) -> (i64, i64) {
         ("storage.k8s.io", "v1beta1") => (16800, 9),
         ("apiextensions.k8s.io", "v1") => (16700, 15),
         ("admissionregistration.k8s.io", "v1") => (16700, 15),
+        ("admissionregistration.k8s.io", "v1beta1") => (16700, 12),
         ("admissionregistration.k8s.io", "v1alpha1") => (16700, 9),
         ("scheduling.k8s.io", "v1") => (16600, 15),
         ("coordination.k8s.io", "v1") => (16500, 15),
