@@ -224,14 +224,8 @@ fn simulated_nodes_run_pods() {
     let wide = s.ok(&["get", "pod", "x"]);
     assert!(wide.contains("1/1") && wide.contains("Running"), "{wide}");
 
-    // Deletion: graceful, then gone.
-    let started = Instant::now();
+    // Deletion: graceful, then gone (kubectl waits for it, bounded by its timeout).
     s.ok(&["delete", "pod", "x", "--timeout=30s"]);
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "deletion took {:?}",
-        started.elapsed()
-    );
     assert!(!s.kubectl(&["get", "pod", "x"]).status.success());
 
     // The simulated range is covered by an `unreachable` route while the agent runs, and the
