@@ -61,6 +61,27 @@ pub(crate) trait Strategy: Send + Sync {
         status_update(body, old, STATUS_WRITABLE_META)
     }
 
+    /// Upstream's defaulting (the scheme's defaulters) of a storage-version object.
+    fn apply_defaults(&self, info: &ResourceInfo, obj: &mut Value) {
+        krust_api::defaults::apply_defaults(&info.group, &info.kind, obj);
+    }
+
+    /// The Table column definitions (`kubectl get`), as upstream's printers declare them.
+    fn table_columns(&self, info: &ResourceInfo) -> Vec<Value> {
+        krust_api::table::columns(printer_group(info), &info.kind)
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "type": c.type_, "format": c.format,
+                       "description": c.description, "priority": c.priority})
+            })
+            .collect()
+    }
+
+    /// The cells of one stored object's Table row.
+    fn table_cells(&self, info: &ResourceInfo, obj: &Value) -> Vec<Value> {
+        krust_api::table::cells(printer_group(info), &info.kind, obj)
+    }
+
     /// The object after a write to the `approval` subresource (kinds that have one).
     fn approval_update(&self, _info: &ResourceInfo, _body: &Value, old: &Value) -> Value {
         old.clone()
@@ -173,6 +194,16 @@ fn prepare_metadata_for_create(info: &ResourceInfo, obj: &mut Value) {
         if !info.namespaced {
             meta.remove("namespace");
         }
+    }
+}
+
+/// The group whose printer fits the stored object (`events.k8s.io` Events are stored in the
+/// core shape).
+fn printer_group(info: &ResourceInfo) -> &str {
+    if info.storage_key_group() == "core" {
+        ""
+    } else {
+        &info.group
     }
 }
 

@@ -5,7 +5,6 @@
 use crate::object::{partial_metadata, render};
 use crate::rest::Ctx;
 use crate::status::ApiError;
-use krust_api::registry::{CustomSpec, PrinterColumn};
 use serde_json::{Value, json};
 
 /// What `row.object` carries.
@@ -27,93 +26,12 @@ pub fn include_of(ctx: &Ctx) -> Result<Include, ApiError> {
     }
 }
 
-/// Columns of a custom resource: Name, then `additionalPrinterColumns` (default: Age).
-fn custom_columns(custom: &CustomSpec) -> Vec<PrinterColumn> {
-    let mut cols = vec![PrinterColumn {
-        name: "Name".into(),
-        type_: "string".into(),
-        format: "name".into(),
-        description: "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names".into(),
-        priority: 0,
-        json_path: ".metadata.name".into(),
-    }];
-    if custom.printer_columns.is_empty() {
-        cols.push(PrinterColumn {
-            name: "Age".into(),
-            type_: "date".into(),
-            format: String::new(),
-            description: "CreationTimestamp is a timestamp representing the server time when this object was created.".into(),
-            priority: 0,
-            json_path: ".metadata.creationTimestamp".into(),
-        });
-    } else {
-        cols.extend(custom.printer_columns.iter().cloned());
-    }
-    cols
-}
-
-fn custom_cell(col: &PrinterColumn, obj: &Value) -> Value {
-    let found = krust_api::structural::json_path(obj, &col.json_path);
-    let Some(v) = found.into_iter().next() else {
-        return Value::Null;
-    };
-    match col.type_.as_str() {
-        "integer" => v.as_i64().map(Value::from).unwrap_or(Value::Null),
-        "number" => v.as_f64().map(Value::from).unwrap_or(Value::Null),
-        "boolean" => v.as_bool().map(Value::from).unwrap_or(Value::Null),
-        "date" => match v.as_str() {
-            Some(ts) => Value::String(krust_api::time::age(Some(ts))),
-            None => Value::Null,
-        },
-        _ => match v {
-            Value::String(s) => Value::String(s),
-            Value::Null => Value::Null,
-            other => Value::String(other.to_string()),
-        },
-    }
-}
-
-/// The group whose printer fits the stored object (`events.k8s.io` Events are stored in the
-/// core shape).
-fn printer_group(ctx: &Ctx) -> &str {
-    if ctx.info.storage_key_group() == "core" {
-        ""
-    } else {
-        &ctx.info.group
-    }
-}
-
 fn column_definitions(ctx: &Ctx) -> Value {
-    if let Some(custom) = &ctx.info.custom {
-        return Value::Array(
-            custom_columns(custom)
-                .iter()
-                .map(|c| {
-                    json!({"name": c.name, "type": c.type_, "format": c.format,
-                           "description": c.description, "priority": c.priority})
-                })
-                .collect(),
-        );
-    }
-    let cols = krust_api::table::columns(printer_group(ctx), &ctx.info.kind);
-    Value::Array(
-        cols.iter()
-            .map(|c| {
-                json!({"name": c.name, "type": c.type_, "format": c.format,
-                       "description": c.description, "priority": c.priority})
-            })
-            .collect(),
-    )
+    Value::Array(crate::strategy::of(&ctx.info).table_columns(&ctx.info))
 }
 
 fn row(ctx: &Ctx, obj: &Value, include: Include, v1beta1: bool) -> Value {
-    let cells = match &ctx.info.custom {
-        Some(custom) => custom_columns(custom)
-            .iter()
-            .map(|c| custom_cell(c, obj))
-            .collect(),
-        None => krust_api::table::cells(printer_group(ctx), &ctx.info.kind, obj),
-    };
+    let cells = crate::strategy::of(&ctx.info).table_cells(&ctx.info, obj);
     let mut r = json!({ "cells": cells });
     match include {
         Include::None => {}

@@ -14,7 +14,7 @@ use crate::strategy;
 use crate::watch_cache::decode_stored;
 use http::Response;
 use krust_api::meta::{get_str, resource_version};
-use krust_api::{FieldError, ResourceInfo, conversion, defaults};
+use krust_api::{FieldError, ResourceInfo, conversion};
 use krust_store::{KeyValue, StoreError};
 use serde_json::{Value, json};
 
@@ -272,7 +272,7 @@ pub(crate) async fn create_object(
             "resourceVersion should not be set on objects to be created",
         ));
     }
-    defaults::apply_defaults(&info.group, &info.kind, &mut obj);
+    strategy.apply_defaults(info, &mut obj);
     let attrs = Attributes {
         info,
         operation: Operation::Create,
@@ -286,7 +286,7 @@ pub(crate) async fn create_object(
     strategy.prepare_for_create(info, &mut obj, opts.user);
     // Defaults again: reading a stored object back upstream defaults it on decode (e.g. the
     // empty `status.loadBalancer` of a Service whose status the strategy reset).
-    defaults::apply_defaults(&info.group, &info.kind, &mut obj);
+    strategy.apply_defaults(info, &mut obj);
     chain.validate(server, &attrs, &obj, None).await?;
     let alloc = &server.state.allocator;
     for _ in 0..RETRIES {
@@ -419,7 +419,7 @@ pub(crate) async fn commit_update(
     chain.admit(server, &attrs, &mut new, Some(old)).await?;
     krust_api::meta::drop_empty_metadata(&mut new);
     strategy.canonicalize(info, &mut new);
-    defaults::apply_defaults(&info.group, &info.kind, &mut new);
+    strategy.apply_defaults(info, &mut new);
     let alloc = &server.state.allocator;
     let taken = if mode == Mode::Main {
         strategy
