@@ -1,12 +1,13 @@
-//! Per-kind behaviour of writes and deletes (upstream's REST strategies): canonical forms,
-//! `PrepareForCreate`/`PrepareForUpdate` (system metadata, status resets, generation bumps),
-//! the rules of the `status` subresource, validation, resource allocation (a Service's cluster
-//! IPs and node ports) and its release, and graceful deletion.
+//! Per-kind behaviour of writes, reads and deletes (upstream's REST strategies): canonical
+//! forms, defaulting, `PrepareForCreate`/`PrepareForUpdate` (system metadata, status resets,
+//! generation bumps), the rules of the `status`, `approval` and `ephemeralcontainers`
+//! subresources, validation, Table columns and cells, resource allocation (a Service's
+//! cluster IPs and node ports) and its release, and graceful deletion.
 //!
 //! Every resource has exactly one [`Strategy`], found by [`of`] from its registry entry; the
-//! REST handlers call only the trait. Defaulting (the scheme's `SetDefaults_*`) and table
-//! printing stay keyed by kind in `krust-api`, as upstream keeps them in the scheme and the
-//! printers rather than in the strategies.
+//! REST handlers call only the trait. The built-in defaulters and printers themselves live in
+//! `krust-api` (as upstream keeps them in the scheme and the printers), reached through the
+//! trait's default methods.
 
 mod api_service;
 mod crd;
