@@ -369,53 +369,10 @@ where
             )
             .await
         }
-        (&Method::PUT, true, Some("status")) if ctx.info.subresources.status => {
+        (&Method::PUT, true, Some(s)) if put_mode(&ctx.info, s).is_some() => {
+            let mode = put_mode(&ctx.info, s).unwrap_or(write::Mode::Main);
             let body = read_body(body, limit).await?;
-            write::update(
-                server,
-                &mut ctx,
-                &body,
-                content_type.as_deref(),
-                write::Mode::Status,
-            )
-            .await
-        }
-        (&Method::PUT, true, Some("finalize"))
-            if ctx.info.kind == "Namespace" && ctx.info.group.is_empty() =>
-        {
-            let body = read_body(body, limit).await?;
-            write::update(
-                server,
-                &mut ctx,
-                &body,
-                content_type.as_deref(),
-                write::Mode::Finalize,
-            )
-            .await
-        }
-        (&Method::PUT, true, Some("ephemeralcontainers"))
-            if has_extra(&ctx.info, "ephemeralcontainers") =>
-        {
-            let body = read_body(body, limit).await?;
-            write::update(
-                server,
-                &mut ctx,
-                &body,
-                content_type.as_deref(),
-                write::Mode::EphemeralContainers,
-            )
-            .await
-        }
-        (&Method::PUT, true, Some("approval")) if has_extra(&ctx.info, "approval") => {
-            let body = read_body(body, limit).await?;
-            write::update(
-                server,
-                &mut ctx,
-                &body,
-                content_type.as_deref(),
-                write::Mode::Approval,
-            )
-            .await
+            write::update(server, &mut ctx, &body, content_type.as_deref(), mode).await
         }
         (&Method::PUT, true, Some("scale")) if ctx.info.subresources.scale.is_some() => {
             let body = read_body(body, limit).await?;
@@ -448,6 +405,21 @@ where
         }
         (_, _, Some(s)) if !known_subresource(&ctx.info, s) => Err(ApiError::not_found_path()),
         (m, _, _) => Err(ApiError::method_not_allowed(m.as_str(), &ctx.info.kind)),
+    }
+}
+
+/// The write mode of a PUT to subresource `sub` of `info`'s objects, if it has one that
+/// takes the whole object (`scale` has its own handler).
+fn put_mode(info: &ResourceInfo, sub: &str) -> Option<write::Mode> {
+    match sub {
+        "status" if info.subresources.status => Some(write::Mode::Status),
+        "finalize" if info.kind == "Namespace" && info.group.is_empty() => {
+            Some(write::Mode::Finalize)
+        }
+        "approval" | "ephemeralcontainers" if has_extra(info, sub) => {
+            Some(write::Mode::of_subresource(Some(sub)))
+        }
+        _ => None,
     }
 }
 
