@@ -6,12 +6,15 @@
 
 pub mod deployment;
 pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod event_ttl;
 pub mod garbage_collector;
 pub mod namespace;
 pub mod nodeipam;
 pub mod replicaset;
 pub mod root_ca_publisher;
+pub mod service_pods;
 pub mod serviceaccount;
 
 pub use krust_client::{events, leader, runtime};
@@ -28,6 +31,8 @@ pub const CONTROLLERS: &[&str] = &[
     "nodeipam",
     "disruption",
     "root-ca-cert-publisher",
+    "endpoint",
+    "endpointslice",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -151,6 +156,12 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
                 }
                 None => continue,
             },
+            "endpoint" => {
+                tasks.spawn(endpoints::EndpointsController::new(client).run());
+            }
+            "endpointslice" => {
+                tasks.spawn(endpointslice::EndpointSliceController::new(client).run());
+            }
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());
             }
