@@ -1,8 +1,8 @@
 //! Endpoints and EndpointSlices of Services with selectors, on simulated nodes: `kubectl expose`
 //! of the article's Deployment lists its pods in both (upstream's labels, owner, conditions),
 //! scaling follows, named target ports resolve per pod, slices hold at most 100 endpoints,
-//! Services without a selector keep what their owners write, and everything goes with the
-//! Service.
+//! Services without a selector keep what their owners write (mirrored into slices), and
+//! everything goes with the Service.
 
 use krust_e2e::{Server, eventually};
 use serde_json::Value;
@@ -181,6 +181,46 @@ subsets:
         ]),
         "192.0.2.10"
     );
+    // ... and mirrored into an EndpointSlice of the mirroring controller, owned by them.
+    let mirrored = || {
+        json_of(
+            &s,
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=external,endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io",
+                "-o",
+                "json",
+            ],
+        )["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        eventually(WAIT, || mirrored()
+            .first()
+            .is_some_and(|m| m["endpoints"][0]["addresses"][0] == "192.0.2.10")),
+        "{:?}",
+        mirrored()
+    );
+    assert_eq!(
+        mirrored()[0]["metadata"]["ownerReferences"][0]["kind"],
+        "Endpoints"
+    );
+    // The API server's own `kubernetes` Endpoints opt out of mirroring, as upstream's.
+    let by_mirroring = s.ok(&[
+        "get",
+        "endpointslices",
+        "-n",
+        "default",
+        "-l",
+        "endpointslice.kubernetes.io/managed-by=endpointslicemirroring-controller.k8s.io",
+        "-o",
+        "name",
+    ]);
+    assert!(!by_mirroring.contains("kubernetes"), "{by_mirroring}");
 
     // Everything goes with the Service.
     s.ok(&["delete", "service", "nginx-deployment"]);

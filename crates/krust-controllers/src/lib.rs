@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod endpointslice_mirroring;
 pub mod event_ttl;
 pub mod garbage_collector;
 pub mod namespace;
@@ -33,6 +34,7 @@ pub const CONTROLLERS: &[&str] = &[
     "root-ca-cert-publisher",
     "endpoint",
     "endpointslice",
+    "endpointslicemirroring",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -161,6 +163,11 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
             }
             "endpointslice" => {
                 tasks.spawn(endpointslice::EndpointSliceController::new(client).run());
+            }
+            "endpointslicemirroring" => {
+                tasks.spawn(
+                    endpointslice_mirroring::EndpointSliceMirroringController::new(client).run(),
+                );
             }
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());
