@@ -231,3 +231,66 @@ subsets:
             .status
             .success()));
 }
+
+#[test]
+fn endpoints_follow_readiness_on_a_real_node() {
+    let s = Server::start_node(&[]);
+    s.ok_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: flip, labels: {app: flip}}
+spec:
+  containers:
+  - name: c
+    image: busybox:1.36
+    command: ["sh", "-c", "touch /tmp/ready; sleep 3600"]
+    readinessProbe:
+      exec: {command: ["cat", "/tmp/ready"]}
+      periodSeconds: 1
+      failureThreshold: 1
+---
+apiVersion: v1
+kind: Service
+metadata: {name: flip}
+spec:
+  selector: {app: flip}
+  ports: [{port: 80}]
+"#,
+    );
+    let ready = |want: bool| {
+        slices(&s, "flip").iter().any(|sl| {
+            sl["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["conditions"]["ready"] == want)
+        }) && (endpoint_ips(&s, "flip") == usize::from(want))
+    };
+    assert!(
+        eventually(Duration::from_secs(90), || ready(true)),
+        "{}",
+        s.ok(&["get", "pods,endpoints", "-o", "wide"])
+    );
+    // The probe starts failing: the endpoint turns not ready (and leaves Endpoints.addresses).
+    let started = std::time::Instant::now();
+    s.ok(&["exec", "flip", "--", "rm", "/tmp/ready"]);
+    assert!(
+        eventually(WAIT, || ready(false)),
+        "{}",
+        s.ok(&["get", "endpointslices", "-o", "yaml"])
+    );
+    eprintln!(
+        "readiness flip reached the EndpointSlice after {:?}",
+        started.elapsed()
+    );
+    let e = json_of(&s, &["get", "endpoints", "flip", "-o", "json"]);
+    assert!(
+        e["subsets"][0]["notReadyAddresses"][0]["ip"].is_string(),
+        "{e}"
+    );
+    // And back.
+    s.ok(&["exec", "flip", "--", "touch", "/tmp/ready"]);
+    assert!(eventually(WAIT, || ready(true)));
+}
