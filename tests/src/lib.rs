@@ -218,6 +218,14 @@ impl Server {
             .status();
     }
 
+    /// The pod bridge of a node server (`start_node`), empty otherwise.
+    pub fn node_bridge(&self) -> String {
+        self.node
+            .as_ref()
+            .map(|n| n.bridge.clone())
+            .unwrap_or_default()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -153,6 +153,15 @@ impl<K: Kind> Informer<K> {
             .unwrap_or_default()
     }
 
+    /// Every object, all namespaces.
+    pub fn list_all(&self) -> Vec<Arc<K>> {
+        lock(&self.state)
+            .objects
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
+    }
+
     /// Waits until the first list has been stored.
     pub async fn wait_synced(&self) {
         let mut rx = self.synced.subscribe();

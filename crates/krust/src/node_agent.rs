@@ -38,6 +38,9 @@ pub struct AgentOptions {
 pub struct RunningAgent {
     containerd: Option<Containerd>,
     kubelet: JoinHandle<()>,
+    /// The service proxy (nftables).
+    proxy: JoinHandle<()>,
+    proxy_config: krust_proxy::ProxyConfig,
     cluster_cidr: String,
     service_cidr: String,
 }
@@ -118,6 +121,14 @@ impl RunningAgent {
             registries,
             registries_file: opts.private_registry.clone(),
         };
+        let proxy_config = krust_proxy::ProxyConfig {
+            table: krust_proxy::ProxyConfig::table_for(&opts.cni_bridge),
+            cluster_cidr: opts.cluster_cidr.clone(),
+            bridge: opts.cni_bridge.clone(),
+        };
+        let proxy = tokio::spawn(
+            krust_proxy::ServiceProxy::new(client.clone(), proxy_config.clone()).run(),
+        );
         let kubelet = tokio::spawn(async move {
             if let Err(e) = Kubelet::new(client, cfg).run().await {
                 tracing::error!(error = %e, "the kubelet stopped");
@@ -127,6 +138,8 @@ impl RunningAgent {
         Ok(RunningAgent {
             containerd,
             kubelet,
+            proxy,
+            proxy_config,
             cluster_cidr: opts.cluster_cidr,
             service_cidr: opts.service_cidr,
         })
@@ -134,6 +147,10 @@ impl RunningAgent {
 
     /// Stops the kubelet and containerd (containers keep running) and removes the routes.
     pub async fn stop(self) {
+        self.proxy.abort();
+        let _ = self.proxy.await;
+        let proxy_config = self.proxy_config.clone();
+        let _ = tokio::task::spawn_blocking(move || krust_proxy::cleanup(&proxy_config)).await;
         self.kubelet.abort();
         let _ = self.kubelet.await;
         if let Some(cd) = self.containerd
@@ -172,6 +189,11 @@ pub fn cleanup(
     }
     krust_kubelet::kubelet::remove_routes(cluster_cidr, service_cidr);
     remove_simulated_route(data_dir);
+    krust_proxy::cleanup(&krust_proxy::ProxyConfig {
+        table: krust_proxy::ProxyConfig::table_for(bridge),
+        cluster_cidr: cluster_cidr.to_string(),
+        bridge: bridge.to_string(),
+    });
     krust_kubelet::network::delete_bridge(bridge);
     Ok(())
 }

@@ -1,0 +1,104 @@
+//! The service proxy of a node agent: watches Services and EndpointSlices (shared informers
+//! of `krust-client`) and programs an nftables table of its own (`ruleset`), one `nft -f -`
+//! transaction per sync, within a few tens of milliseconds of a change. ClusterIPs with
+//! endpoints also get a host route through the pod bridge, so the node itself reaches them
+//! past the `unreachable` route that keeps unassigned Service IPs on this machine. The table
+//! and the routes go on a clean stop and with [`cleanup`].
+
+pub mod nft;
+pub mod ruleset;
+
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use krust_client::runtime::Informers;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// What a proxy needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// The nftables table (`ip` family) the proxy owns.
+    pub table: String,
+    /// The pod network (traffic from it to a ClusterIP is not masqueraded).
+    pub cluster_cidr: String,
+    /// The pod bridge ClusterIP host routes go through.
+    pub bridge: String,
+}
+
+impl ProxyConfig {
+    /// The table name of the proxy of the node agent whose pod bridge is `bridge`.
+    pub fn table_for(bridge: &str) -> String {
+        format!("krust-proxy-{bridge}")
+    }
+}
+
+/// The service proxy.
+pub struct ServiceProxy {
+    client: kube::Client,
+    config: ProxyConfig,
+}
+
+impl ServiceProxy {
+    pub fn new(client: kube::Client, config: ProxyConfig) -> Self {
+        ServiceProxy { client, config }
+    }
+
+    /// Syncs until the future is dropped.
+    pub async fn run(self) {
+        let informers = Informers::new(self.client.clone());
+        let services = informers.get::<Service>();
+        let slices = informers.get::<EndpointSlice>();
+        services.wait_synced().await;
+        slices.wait_synced().await;
+        let changed = Arc::new(Notify::new());
+        {
+            let c = changed.clone();
+            services.add_handler(move |_| c.notify_one());
+            let c = changed.clone();
+            slices.add_handler(move |_| c.notify_one());
+        }
+        let mut last_script = String::new();
+        let mut routed: BTreeSet<String> = BTreeSet::new();
+        loop {
+            // Let a burst of changes settle into one transaction.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let plan = ruleset::plan(&services.list_all(), &slices.list_all());
+            let script = ruleset::script(&self.config.table, &self.config.cluster_cidr, &plan);
+            if script != last_script {
+                match nft::apply(&script).await {
+                    Ok(()) => {
+                        tracing::debug!(ports = plan.ports.len(), "service rules programmed");
+                        last_script = script;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "programming the service rules failed"),
+                }
+            }
+            let wanted = plan.routed_ips();
+            for ip in wanted.difference(&routed) {
+                if let Err(e) = nft::add_route(ip, &self.config.bridge).await {
+                    tracing::warn!(%ip, error = %e, "adding a ClusterIP route failed");
+                }
+            }
+            for ip in routed.difference(&wanted) {
+                nft::del_route(ip, &self.config.bridge).await;
+            }
+            routed = wanted;
+            // Resync at least every 30 s (rules flushed by someone else come back).
+            let _ = tokio::time::timeout(Duration::from_secs(30), changed.notified()).await;
+            if last_script.is_empty() {
+                continue;
+            }
+            if !nft::table_exists(&self.config.table).await {
+                last_script.clear();
+            }
+        }
+    }
+}
+
+/// Removes the proxy's table and ClusterIP routes (a clean stop, `krust agent cleanup`);
+/// blocking.
+pub fn cleanup(config: &ProxyConfig) {
+    nft::cleanup_blocking(&config.table, &config.bridge);
+}

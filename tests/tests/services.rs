@@ -1,0 +1,129 @@
+//! The service proxy on a real node (nftables, issue 10 in part): `kubectl expose` of the
+//! article's Deployment answers at its ClusterIP from the host and from a pod, at its NodePort
+//! on the node's address, a Service without endpoints fails at once, a deleted Service stops
+//! answering, and the proxy's table is gone after a clean stop.
+
+use krust_e2e::{Server, eventually};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn curl(url: &str) -> (bool, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5", url])
+        .output()
+        .unwrap_or_else(|e| panic!("curl: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn nft_tables() -> String {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap_or_else(|e| panic!("nft: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn cluster_ips_and_node_ports_reach_pods() {
+    let mut s = Server::start_node(&[]);
+    s.ok_input(&["apply", "-f", "-"], krust_e2e::NGINX_DEPLOYMENT);
+    s.ok(&[
+        "rollout",
+        "status",
+        "deployment/nginx-deployment",
+        "--timeout=120s",
+    ]);
+    s.ok(&[
+        "expose",
+        "deployment",
+        "nginx-deployment",
+        "--port=80",
+        "--type=NodePort",
+    ]);
+    let ip = s.ok(&[
+        "get",
+        "svc",
+        "nginx-deployment",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let node_port = s.ok(&[
+        "get",
+        "svc",
+        "nginx-deployment",
+        "-o",
+        "jsonpath={.spec.ports[0].nodePort}",
+    ]);
+    let node_ip = s.ok(&[
+        "get",
+        "nodes",
+        "-o",
+        "jsonpath={.items[0].status.addresses[0].address}",
+    ]);
+
+    // From the host, at the ClusterIP and at the NodePort of the node's address.
+    assert!(
+        eventually(WAIT, || curl(&format!("http://{ip}/"))
+            .1
+            .contains("Welcome to nginx!")),
+        "ClusterIP {ip} did not answer"
+    );
+    assert!(
+        eventually(WAIT, || curl(&format!("http://{node_ip}:{node_port}/"))
+            .1
+            .contains("Welcome to nginx!")),
+        "NodePort {node_ip}:{node_port} did not answer"
+    );
+    // From a pod (busybox's wget; its -T and -q crash in Debian's busybox-static).
+    s.ok(&[
+        "run",
+        "client",
+        "--image=busybox:1.36",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    s.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/client",
+        "--timeout=90s",
+    ]);
+    let page = s.ok(&[
+        "exec",
+        "client",
+        "--",
+        "wget",
+        "-O-",
+        &format!("http://{ip}/"),
+    ]);
+    assert!(page.contains("Welcome to nginx!"), "{page}");
+
+    // A Service without endpoints fails at once, from the host and from a pod.
+    s.ok(&["create", "service", "clusterip", "nothing", "--tcp=80"]);
+    let empty = s.ok(&["get", "svc", "nothing", "-o", "jsonpath={.spec.clusterIP}"]);
+    let started = Instant::now();
+    let (ok, _) = curl(&format!("http://{empty}/"));
+    assert!(!ok);
+    eprintln!(
+        "a Service without endpoints failed after {:?}",
+        started.elapsed()
+    );
+    let out = s.kubectl(&["exec", "client", "--", "nc", "-w", "20", &empty, "80"]);
+    assert!(!out.status.success());
+
+    // A deleted Service stops answering.
+    s.ok(&["delete", "svc", "nginx-deployment"]);
+    assert!(eventually(WAIT, || !curl(&format!("http://{ip}/")).0));
+
+    // The proxy's table is removed on a clean stop.
+    let table = format!("krust-proxy-{}", s.node_bridge());
+    assert!(nft_tables().contains(&table), "{}", nft_tables());
+    s.stop();
+    assert!(!nft_tables().contains(&table), "{}", nft_tables());
+}
