@@ -1,6 +1,7 @@
 //! The service proxy on a real node (nftables, issue 10 in part): `kubectl expose` of the
 //! article's Deployment answers at its ClusterIP from the host and from a pod, at its NodePort
-//! on the node's address, a Service without endpoints fails at once, a deleted Service stops
+//! on the node's address, connections spread over the pods (and stick to one with
+//! `sessionAffinity: ClientIP`), a Service without endpoints fails at once, a deleted Service stops
 //! answering, and the proxy's table is gone after a clean stop.
 
 use krust_e2e::{Server, eventually};
@@ -103,6 +104,61 @@ fn cluster_ips_and_node_ports_reach_pods() {
         &format!("http://{ip}/"),
     ]);
     assert!(page.contains("Welcome to nginx!"), "{page}");
+
+    // Random choice spreads connections; sessionAffinity: ClientIP keeps a client on one pod.
+    s.ok_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: who}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: who}}
+  template:
+    metadata: {labels: {app: who}}
+    spec:
+      containers:
+      - name: c
+        image: busybox:1.36
+        command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+        ports: [{name: http, containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: who}
+spec:
+  selector: {app: who}
+  ports: [{port: 80, targetPort: http}]
+"#,
+    );
+    s.ok(&["rollout", "status", "deployment/who", "--timeout=120s"]);
+    let who_ip = s.ok(&["get", "svc", "who", "-o", "jsonpath={.spec.clusterIP}"]);
+    let answers = |n: usize| -> std::collections::BTreeSet<String> {
+        (0..n)
+            .filter_map(|_| {
+                let (ok, body) = curl(&format!("http://{who_ip}/"));
+                ok.then(|| body.trim().to_string())
+            })
+            .collect()
+    };
+    assert!(
+        eventually(WAIT, || answers(30).len() == 3),
+        "30 connections did not reach all 3 pods: {:?}",
+        answers(30)
+    );
+    s.ok(&[
+        "patch",
+        "svc",
+        "who",
+        "-p",
+        r#"{"spec":{"sessionAffinity":"ClientIP"}}"#,
+    ]);
+    assert!(
+        eventually(WAIT, || answers(20).len() == 1),
+        "with ClientIP affinity the host still reached {:?}",
+        answers(20)
+    );
 
     // A Service without endpoints fails at once, from the host and from a pod.
     s.ok(&["create", "service", "clusterip", "nothing", "--tcp=80"]);

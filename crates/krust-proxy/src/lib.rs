@@ -25,6 +25,8 @@ pub struct ProxyConfig {
     pub cluster_cidr: String,
     /// The pod bridge ClusterIP host routes go through.
     pub bridge: String,
+    /// This node's name (the endpoints of `Local` traffic policies are its own).
+    pub node_name: String,
 }
 
 impl ProxyConfig {
@@ -64,7 +66,11 @@ impl ServiceProxy {
         loop {
             // Let a burst of changes settle into one transaction.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let plan = ruleset::plan(&services.list_all(), &slices.list_all());
+            let plan = ruleset::plan(
+                &services.list_all(),
+                &slices.list_all(),
+                &self.config.node_name,
+            );
             let script = ruleset::script(&self.config.table, &self.config.cluster_cidr, &plan);
             if script != last_script {
                 match nft::apply(&script).await {

@@ -5,7 +5,11 @@
 //! (`numgen random`) and DNATs to it; terminating endpoints are used only when no ready one is
 //! left; Service ports without endpoints are rejected (`no-endpoint-*` sets); traffic from
 //! outside the cluster CIDR, to NodePorts, and hairpin traffic (a pod reaching itself) is
-//! marked and masqueraded. The whole table is replaced in one transaction.
+//! marked and masqueraded. `internalTrafficPolicy: Local` limits ClusterIP traffic, and
+//! `externalTrafficPolicy: Local` NodePort traffic, to this node's endpoints (the latter
+//! without masquerading, so pods see the client's address); `sessionAffinity: ClientIP` keeps
+//! a client on its endpoint for the timeout (per-endpoint sets of client addresses, as
+//! upstream). The whole table is replaced in one transaction.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -27,6 +31,30 @@ pub struct ServicePort {
     pub node_port: Option<i32>,
     /// `ip:port` of the endpoints traffic goes to.
     pub endpoints: Vec<(String, i32)>,
+    /// Which of `endpoints` run on this node.
+    pub local: Vec<bool>,
+    /// `internalTrafficPolicy: Local`.
+    pub internal_local: bool,
+    /// `externalTrafficPolicy: Local` (NodePorts).
+    pub external_local: bool,
+    /// `sessionAffinity: ClientIP`: its timeout in seconds.
+    pub affinity_timeout: Option<i32>,
+}
+
+impl ServicePort {
+    /// Indices of the endpoints ClusterIP traffic may go to.
+    fn cluster_targets(&self) -> Vec<usize> {
+        (0..self.endpoints.len())
+            .filter(|i| !self.internal_local || self.local.get(*i) == Some(&true))
+            .collect()
+    }
+
+    /// Indices of the endpoints NodePort traffic may go to.
+    fn node_port_targets(&self) -> Vec<usize> {
+        (0..self.endpoints.len())
+            .filter(|i| !self.external_local || self.local.get(*i) == Some(&true))
+            .collect()
+    }
 }
 
 /// What a sync programs.
@@ -41,7 +69,7 @@ impl Plan {
     pub fn routed_ips(&self) -> BTreeSet<String> {
         self.ports
             .iter()
-            .filter(|p| !p.endpoints.is_empty())
+            .filter(|p| !p.cluster_targets().is_empty())
             .map(|p| p.cluster_ip.clone())
             .collect()
     }
@@ -51,8 +79,8 @@ fn proto(p: Option<&str>) -> String {
     p.unwrap_or("TCP").to_ascii_lowercase()
 }
 
-/// The plan for `services` and `slices` (all namespaces).
-pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Plan {
+/// The plan for `services` and `slices` (all namespaces) on node `node`.
+pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>], node: &str) -> Plan {
     // (namespace, service) -> its slices.
     let mut by_service: BTreeMap<(String, String), Vec<&EndpointSlice>> = BTreeMap::new();
     for s in slices {
@@ -86,7 +114,8 @@ pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Plan {
         for sp in spec.ports.iter().flatten() {
             let port_name = sp.name.clone().unwrap_or_default();
             let protocol = proto(sp.protocol.as_deref());
-            let (mut ready, mut fallback) = (BTreeSet::new(), BTreeSet::new());
+            // (ip, port) -> whether the endpoint runs on this node.
+            let (mut ready, mut fallback) = (BTreeMap::new(), BTreeMap::new());
             for slice in &slices {
                 let Some(target) = slice.ports.iter().flatten().find(|p| {
                     p.name.clone().unwrap_or_default() == port_name
@@ -102,11 +131,12 @@ pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Plan {
                     let Some(addr) = ep.addresses.first() else {
                         continue;
                     };
+                    let here = ep.node_name.as_deref() == Some(node);
                     // Upstream: a nil `ready` counts as ready.
                     if c.ready != Some(false) {
-                        ready.insert((addr.clone(), target_port));
+                        ready.insert((addr.clone(), target_port), here);
                     } else if c.serving == Some(true) && c.terminating == Some(true) {
-                        fallback.insert((addr.clone(), target_port));
+                        fallback.insert((addr.clone(), target_port), here);
                     }
                 }
             }
@@ -127,12 +157,49 @@ pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>]) -> Plan {
                 protocol,
                 port: sp.port,
                 node_port,
-                endpoints: endpoints.into_iter().collect(),
+                local: endpoints.values().copied().collect(),
+                endpoints: endpoints.into_keys().collect(),
+                internal_local: spec.internal_traffic_policy.as_deref() == Some("Local"),
+                external_local: node_port.is_some()
+                    && spec.external_traffic_policy.as_deref() == Some("Local"),
+                affinity_timeout: (spec.session_affinity.as_deref() == Some("ClientIP")).then(
+                    || {
+                        spec.session_affinity_config
+                            .as_ref()
+                            .and_then(|c| c.client_ip.as_ref())
+                            .and_then(|c| c.timeout_seconds)
+                            .unwrap_or(10800)
+                    },
+                ),
             });
         }
     }
     ports.sort_by(|a, b| a.id.cmp(&b.id));
     Plan { ports }
+}
+
+/// The rules of a Service chain that send a connection to one of `targets` (indices into the
+/// port's endpoints): a client with affinity back to its endpoint, else one at random.
+fn choose(chains: &mut String, chain: &str, p: &ServicePort, targets: &[usize]) {
+    if p.affinity_timeout.is_some() {
+        for j in targets {
+            let _ = writeln!(
+                chains,
+                "    ip saddr @{chain}_ep_{j}_affinity goto {chain}_ep_{j}"
+            );
+        }
+    }
+    let arms: Vec<String> = targets
+        .iter()
+        .enumerate()
+        .map(|(k, j)| format!("{k} : goto {chain}_ep_{j}"))
+        .collect();
+    let _ = writeln!(
+        chains,
+        "    numgen random mod {} vmap {{ {} }}",
+        targets.len(),
+        arms.join(", ")
+    );
 }
 
 /// The `nft -f` script that replaces table `ip <table>` with the plan's rules. Traffic from
@@ -149,50 +216,64 @@ pub fn script(table: &str, cluster_cidr: &str, plan: &Plan) -> String {
     let mut no_ep_ips = Vec::new();
     let mut no_ep_nodeports = Vec::new();
     let mut chains = String::new();
+    let mut sets = String::new();
     for (i, p) in plan.ports.iter().enumerate() {
         let chain = format!("svc_{i}");
-        if p.endpoints.is_empty() {
+        let cluster = p.cluster_targets();
+        let external = p.node_port_targets();
+        if cluster.is_empty() {
             no_ep_ips.push(format!("{} . {} . {}", p.cluster_ip, p.protocol, p.port));
-            if let Some(np) = p.node_port {
-                no_ep_nodeports.push(format!("{} . {np}", p.protocol));
-            }
-            continue;
-        }
-        ips.push(format!(
-            "{} . {} . {} : goto {chain}",
-            p.cluster_ip, p.protocol, p.port
-        ));
-        if let Some(np) = p.node_port {
-            nodeports.push(format!("{} . {np} : goto {chain}_nodeport", p.protocol));
+        } else {
+            ips.push(format!(
+                "{} . {} . {} : goto {chain}",
+                p.cluster_ip, p.protocol, p.port
+            ));
+            let _ = writeln!(chains, "  chain {chain} {{\n    comment \"{}\"", p.id);
             let _ = writeln!(
                 chains,
-                "  chain {chain}_nodeport {{\n    comment \"{} nodePort {np}\"\n    jump mark-for-masquerade\n    goto {chain}\n  }}",
-                p.id
+                "    ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade",
+                p.cluster_ip
             );
+            choose(&mut chains, &chain, p, &cluster);
+            let _ = writeln!(chains, "  }}");
         }
-        let _ = writeln!(chains, "  chain {chain} {{\n    comment \"{}\"", p.id);
-        let _ = writeln!(
-            chains,
-            "    ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade",
-            p.cluster_ip
-        );
-        let targets: Vec<String> = (0..p.endpoints.len())
-            .map(|j| format!("{j} : goto {chain}_ep_{j}"))
-            .collect();
-        let _ = writeln!(
-            chains,
-            "    numgen random mod {} vmap {{ {} }}\n  }}",
-            p.endpoints.len(),
-            targets.join(", ")
-        );
+        if let Some(np) = p.node_port {
+            if external.is_empty() {
+                no_ep_nodeports.push(format!("{} . {np}", p.protocol));
+            } else {
+                nodeports.push(format!("{} . {np} : goto {chain}_nodeport", p.protocol));
+                let _ = writeln!(
+                    chains,
+                    "  chain {chain}_nodeport {{\n    comment \"{} nodePort {np}\"",
+                    p.id
+                );
+                // Local: no masquerade, so the pod sees the client (upstream).
+                if !p.external_local {
+                    let _ = writeln!(chains, "    jump mark-for-masquerade");
+                }
+                choose(&mut chains, &chain, p, &external);
+                let _ = writeln!(chains, "  }}");
+            }
+        }
         for (j, (ip, port)) in p.endpoints.iter().enumerate() {
+            let _ = writeln!(chains, "  chain {chain}_ep_{j} {{");
+            let _ = writeln!(chains, "    ip saddr {ip} jump mark-for-masquerade");
+            if let Some(timeout) = p.affinity_timeout {
+                let set = format!("{chain}_ep_{j}_affinity");
+                let _ = writeln!(
+                    sets,
+                    "  set {set} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {timeout}s\n  }}"
+                );
+                let _ = writeln!(chains, "    update @{set} {{ ip saddr }}");
+            }
             let _ = writeln!(
                 chains,
-                "  chain {chain}_ep_{j} {{\n    ip saddr {ip} jump mark-for-masquerade\n    meta l4proto {} dnat to {ip}:{port}\n  }}",
+                "    meta l4proto {} dnat to {ip}:{port}\n  }}",
                 p.protocol
             );
         }
     }
+    s.push_str(&sets);
     let elements = |v: &[String]| {
         if v.is_empty() {
             String::new()
@@ -277,7 +358,7 @@ mod tests {
                 "endpoints": [{"addresses": ["10.42.0.8"],
                     "conditions": {"ready": false, "serving": true, "terminating": true}}]})),
         ];
-        let p = plan(&services, &slices);
+        let p = plan(&services, &slices, "n1");
         let ids: Vec<&str> = p.ports.iter().map(|x| x.id.as_str()).collect();
         assert_eq!(ids, ["d/empty:81", "d/going:83", "d/web:http"]);
         assert!(p.ports[0].endpoints.is_empty());
@@ -302,14 +383,18 @@ mod tests {
         assert!(
             text.starts_with("add table ip krust-proxy-test\ndelete table ip krust-proxy-test\n")
         );
-        // The kernel's own parser accepts it (`nft -c` checks without applying; root).
+        nft_accepts(&text);
+    }
+
+    /// The kernel's own parser accepts the script (`nft -c` checks without applying; root).
+    fn nft_accepts(text: &str) {
+        use std::io::Write;
         let mut check = std::process::Command::new("nft")
             .args(["-c", "-f", "-"])
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        use std::io::Write;
         check
             .stdin
             .take()
@@ -322,5 +407,62 @@ mod tests {
             "{}\n{text}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    #[test]
+    fn local_policies_and_client_ip_affinity() {
+        let services = vec![svc(json!({"metadata": {"name": "web", "namespace": "d"},
+            "spec": {"clusterIP": "10.43.0.30", "type": "NodePort",
+                "internalTrafficPolicy": "Local", "externalTrafficPolicy": "Local",
+                "sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+                "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30090}]}}))];
+        let slices = vec![slice(
+            json!({"metadata": {"name": "web-1", "namespace": "d",
+                "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": "IPv4", "ports": [{"name": "", "port": 8080, "protocol": "TCP"}],
+            "endpoints": [
+                {"addresses": ["10.42.0.5"], "conditions": {"ready": true}, "nodeName": "n1"},
+                {"addresses": ["10.42.1.5"], "conditions": {"ready": true}, "nodeName": "n2"}]}),
+        )];
+        let here = plan(&services, &slices, "n1");
+        let p = &here.ports[0];
+        assert_eq!(p.local, [true, false]);
+        assert_eq!(p.cluster_targets(), [0]);
+        assert_eq!(p.node_port_targets(), [0]);
+        assert_eq!(p.affinity_timeout, Some(60));
+        let text = script("krust-proxy-test", "10.42.0.0/16", &here);
+        assert!(
+            text.contains("numgen random mod 1 vmap { 0 : goto svc_0_ep_0 }"),
+            "{text}"
+        );
+        assert!(text.contains("timeout 60s"), "{text}");
+        assert!(
+            text.contains("update @svc_0_ep_0_affinity { ip saddr }"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ip saddr @svc_0_ep_0_affinity goto svc_0_ep_0"),
+            "{text}"
+        );
+        let nodeport = text
+            .split("chain svc_0_nodeport")
+            .nth(1)
+            .unwrap_or_default();
+        let nodeport = nodeport.split("  }").next().unwrap_or_default();
+        assert!(
+            !nodeport.contains("mark-for-masquerade"),
+            "Local keeps the client address: {nodeport}"
+        );
+        nft_accepts(&text);
+        // On a node without a local endpoint, both are rejected.
+        let elsewhere = plan(&services, &slices, "n3");
+        assert!(elsewhere.routed_ips().is_empty());
+        let text = script("krust-proxy-test", "10.42.0.0/16", &elsewhere);
+        assert!(
+            text.contains("elements = { 10.43.0.30 . tcp . 80 }"),
+            "{text}"
+        );
+        assert!(text.contains("elements = { tcp . 30090 }"), "{text}");
+        nft_accepts(&text);
     }
 }

@@ -125,6 +125,7 @@ impl RunningAgent {
             table: krust_proxy::ProxyConfig::table_for(&opts.cni_bridge),
             cluster_cidr: opts.cluster_cidr.clone(),
             bridge: opts.cni_bridge.clone(),
+            node_name: opts.node_name.clone(),
         };
         let proxy = tokio::spawn(
             krust_proxy::ServiceProxy::new(client.clone(), proxy_config.clone()).run(),
@@ -193,6 +194,7 @@ pub fn cleanup(
         table: krust_proxy::ProxyConfig::table_for(bridge),
         cluster_cidr: cluster_cidr.to_string(),
         bridge: bridge.to_string(),
+        node_name: String::new(),
     });
     krust_kubelet::network::delete_bridge(bridge);
     Ok(())
