@@ -1,6 +1,6 @@
 //! The pod network of one node: the CNI configuration containerd's CRI plugin reads (the
-//! `bridge` plugin with host-local IPAM on the node's podCIDR, masquerade for traffic leaving
-//! the cluster, `portmap` for hostPorts; containerd brings up `lo` itself with the `loopback`
+//! `bridge` plugin with host-local IPAM on the node's podCIDR (its `ipMasq` off: the service
+//! proxy's nftables table masquerades traffic leaving the cluster), `portmap` for hostPorts; containerd brings up `lo` itself with the `loopback`
 //! plugin), and kernel `unreachable` routes for the cluster and Service CIDRs, so traffic to an
 //! unassigned pod or Service IP dies on this machine instead of following the default route
 //! (a node's own podCIDR is more specific and wins).
@@ -38,7 +38,9 @@ pub fn cni_config(bridge: &str, pod_cidr: &str, ipam_data_dir: &Path) -> Value {
                 "type": "bridge",
                 "bridge": bridge,
                 "isGateway": true,
-                "ipMasq": true,
+                // Pod egress is masqueraded by the service proxy's table (removed with it),
+                // not by the plugin's iptables chains, which outlive a killed agent.
+                "ipMasq": false,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(bridge["type"], "bridge");
         assert_eq!(bridge["bridge"], "kr1");
         assert_eq!(bridge["isGateway"], true);
-        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(bridge["ipMasq"], false);
         assert_eq!(bridge["ipam"]["type"], "host-local");
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.42.3.0/24");
         assert_eq!(bridge["ipam"]["routes"][0]["dst"], "0.0.0.0/0");

@@ -9,7 +9,8 @@
 //! `externalTrafficPolicy: Local` NodePort traffic, to this node's endpoints (the latter
 //! without masquerading, so pods see the client's address); `sessionAffinity: ClientIP` keeps
 //! a client on its endpoint for the timeout (per-endpoint sets of client addresses, as
-//! upstream). The whole table is replaced in one transaction.
+//! upstream). Pods' traffic leaving the cluster CIDR (not to this node) is masqueraded here
+//! too, instead of by the CNI plugin. The whole table is replaced in one transaction.
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -310,7 +311,7 @@ pub fn script(table: &str, cluster_cidr: &str, plan: &Plan) -> String {
   chain nat-output {{\n    type nat hook output priority -100; policy accept;\n    jump services\n  }}\n\
   chain nat-postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    jump masquerading\n  }}\n\
   chain mark-for-masquerade {{\n    meta mark set meta mark or {MASQ_MARK}\n  }}\n\
-  chain masquerading {{\n    meta mark and {MASQ_MARK} == 0 return\n    meta mark set meta mark xor {MASQ_MARK}\n    masquerade fully-random\n  }}\n\
+  chain masquerading {{\n    ip saddr {cluster_cidr} ip daddr != {cluster_cidr} fib daddr type != local masquerade\n    meta mark and {MASQ_MARK} == 0 return\n    meta mark set meta mark xor {MASQ_MARK}\n    masquerade fully-random\n  }}\n\
   chain services {{\n    ip daddr . meta l4proto . th dport vmap @service-ips\n    fib daddr type local meta l4proto . th dport vmap @service-nodeports\n  }}\n"
     );
     s.push_str(&chains);
