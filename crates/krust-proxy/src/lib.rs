@@ -1,6 +1,7 @@
 //! The service proxy of a node agent: watches Services and EndpointSlices (shared informers
 //! of `krust-client`) and programs an nftables table of its own (`ruleset`), one `nft -f -`
-//! transaction per sync, within a few tens of milliseconds of a change. ClusterIPs with
+//! transaction per sync, within a few tens of milliseconds of a change: the first sync
+//! writes the table whole, later ones only the chains, sets and map elements that changed. ClusterIPs with
 //! endpoints also get a host route through the pod bridge, so the node itself reaches them
 //! past the `unreachable` route that keeps unassigned Service IPs on this machine. The table
 //! and the routes go on a clean stop and with [`cleanup`].
@@ -61,7 +62,8 @@ impl ServiceProxy {
             let c = changed.clone();
             slices.add_handler(move |_| c.notify_one());
         }
-        let mut last_script = String::new();
+        // What the table holds (None: unknown, so the next sync writes it whole).
+        let mut programmed: Option<ruleset::Rendered> = None;
         let mut routed: BTreeSet<String> = BTreeSet::new();
         loop {
             // Let a burst of changes settle into one transaction.
@@ -71,33 +73,49 @@ impl ServiceProxy {
                 &slices.list_all(),
                 &self.config.node_name,
             );
-            let script = ruleset::script(&self.config.table, &self.config.cluster_cidr, &plan);
-            if script != last_script {
-                match nft::apply(&script).await {
-                    Ok(()) => {
-                        tracing::debug!(ports = plan.ports.len(), "service rules programmed");
-                        last_script = script;
-                    }
-                    Err(e) => tracing::warn!(error = %e, "programming the service rules failed"),
+            let wanted = ruleset::render(&self.config.cluster_cidr, &plan);
+            let table = &self.config.table;
+            let result = match &programmed {
+                // Only what changed (upstream's partial sync).
+                Some(old) if *old == wanted => Ok(()),
+                Some(old) => nft::apply(&ruleset::incremental_script(table, old, &wanted)).await,
+                None => Err(nft::NftError::Failed {
+                    program: "nft",
+                    stderr: "no table yet".into(),
+                }),
+            };
+            let result = match result {
+                Ok(()) => Ok(()),
+                // First sync, or the table is not what we think: write it whole.
+                Err(_) => {
+                    let full = ruleset::full_script(table, &self.config.cluster_cidr, &wanted);
+                    nft::apply(&full).await
+                }
+            };
+            match result {
+                Ok(()) => {
+                    tracing::debug!(ports = plan.ports.len(), "service rules programmed");
+                    programmed = Some(wanted);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "programming the service rules failed");
+                    programmed = None;
                 }
             }
-            let wanted = plan.routed_ips();
-            for ip in wanted.difference(&routed) {
+            let wanted_routes = plan.routed_ips();
+            for ip in wanted_routes.difference(&routed) {
                 if let Err(e) = nft::add_route(ip, &self.config.bridge).await {
                     tracing::warn!(%ip, error = %e, "adding a ClusterIP route failed");
                 }
             }
-            for ip in routed.difference(&wanted) {
+            for ip in routed.difference(&wanted_routes) {
                 nft::del_route(ip, &self.config.bridge).await;
             }
-            routed = wanted;
-            // Resync at least every 30 s (rules flushed by someone else come back).
+            routed = wanted_routes;
+            // Resync at least every 30 s; a table removed by someone else is written again.
             let _ = tokio::time::timeout(Duration::from_secs(30), changed.notified()).await;
-            if last_script.is_empty() {
-                continue;
-            }
-            if !nft::table_exists(&self.config.table).await {
-                last_script.clear();
+            if programmed.is_some() && !nft::table_exists(table).await {
+                programmed = None;
             }
         }
     }

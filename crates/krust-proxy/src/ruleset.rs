@@ -179,128 +179,168 @@ pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>], node: &str
     Plan { ports }
 }
 
-/// The rules of a Service chain that send a connection to one of `targets` (indices into the
-/// port's endpoints): a client with affinity back to its endpoint, else one at random.
-fn choose(chains: &mut String, chain: &str, p: &ServicePort, targets: &[usize]) {
+/// A stable, short name part for `text` (FNV-1a, 64 bits, hex): chains keep their names
+/// across syncs, so a partial sync can address them.
+fn short_hash(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// The per-Service part of the table, as named chains, sets and map elements: what a partial
+/// sync compares between two plans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// Chain name -> its rules.
+    pub chains: BTreeMap<String, Vec<String>>,
+    /// Affinity set name -> its timeout in seconds.
+    pub sets: BTreeMap<String, i32>,
+    /// `service-ips` elements: key -> verdict.
+    pub service_ips: BTreeMap<String, String>,
+    /// `service-nodeports` elements: key -> verdict.
+    pub node_ports: BTreeMap<String, String>,
+    pub no_endpoint_ips: BTreeSet<String>,
+    pub no_endpoint_node_ports: BTreeSet<String>,
+}
+
+/// The rules that send a connection to one of `targets` (indices into the port's
+/// endpoints): a client with affinity back to its endpoint, else one at random.
+fn choose(rules: &mut Vec<String>, eps: &[String], p: &ServicePort, targets: &[usize]) {
     if p.affinity_timeout.is_some() {
         for j in targets {
-            let _ = writeln!(
-                chains,
-                "    ip saddr @{chain}_ep_{j}_affinity goto {chain}_ep_{j}"
-            );
+            if let Some(ep) = eps.get(*j) {
+                rules.push(format!("ip saddr @{ep}-affinity goto {ep}"));
+            }
         }
     }
     let arms: Vec<String> = targets
         .iter()
         .enumerate()
-        .map(|(k, j)| format!("{k} : goto {chain}_ep_{j}"))
+        .filter_map(|(k, j)| eps.get(*j).map(|ep| format!("{k} : goto {ep}")))
         .collect();
-    let _ = writeln!(
-        chains,
-        "    numgen random mod {} vmap {{ {} }}",
-        targets.len(),
+    rules.push(format!(
+        "numgen random mod {} vmap {{ {} }}",
+        arms.len(),
         arms.join(", ")
-    );
+    ));
+}
+
+/// The Service part of the table for `plan`.
+pub fn render(cluster_cidr: &str, plan: &Plan) -> Rendered {
+    let mut r = Rendered::default();
+    for p in &plan.ports {
+        let chain = format!("svc-{}", short_hash(&p.id));
+        let ip_key = format!("{} . {} . {}", p.cluster_ip, p.protocol, p.port);
+        let eps: Vec<String> = p
+            .endpoints
+            .iter()
+            .map(|(ip, port)| format!("{chain}-ep-{}", short_hash(&format!("{ip}:{port}"))))
+            .collect();
+        let cluster = p.cluster_targets();
+        let external = p.node_port_targets();
+        if cluster.is_empty() {
+            r.no_endpoint_ips.insert(ip_key);
+        } else {
+            r.service_ips.insert(ip_key, format!("goto {chain}"));
+            let mut rules = vec![format!(
+                "ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade comment \"{}\"",
+                p.cluster_ip, p.id
+            )];
+            choose(&mut rules, &eps, p, &cluster);
+            r.chains.insert(chain.clone(), rules);
+        }
+        if let Some(np) = p.node_port {
+            let key = format!("{} . {np}", p.protocol);
+            if external.is_empty() {
+                r.no_endpoint_node_ports.insert(key);
+            } else {
+                let np_chain = format!("{chain}-nodeport");
+                r.node_ports.insert(key, format!("goto {np_chain}"));
+                // Local: no masquerade, so the pod sees the client (upstream).
+                let mut rules = vec![if p.external_local {
+                    format!(
+                        "meta l4proto {} comment \"{} nodePort {np}\"",
+                        p.protocol, p.id
+                    )
+                } else {
+                    format!(
+                        "jump mark-for-masquerade comment \"{} nodePort {np}\"",
+                        p.id
+                    )
+                }];
+                choose(&mut rules, &eps, p, &external);
+                r.chains.insert(np_chain, rules);
+            }
+        }
+        let used: BTreeSet<usize> = cluster.iter().chain(external.iter()).copied().collect();
+        for j in used {
+            let (Some(ep), Some((ip, port))) = (eps.get(j), p.endpoints.get(j)) else {
+                continue;
+            };
+            let mut rules = vec![format!("ip saddr {ip} jump mark-for-masquerade")];
+            if let Some(timeout) = p.affinity_timeout {
+                r.sets.insert(format!("{ep}-affinity"), timeout);
+                rules.push(format!("update @{ep}-affinity {{ ip saddr }}"));
+            }
+            rules.push(format!("meta l4proto {} dnat to {ip}:{port}", p.protocol));
+            r.chains.insert(ep.clone(), rules);
+        }
+    }
+    r
+}
+
+fn affinity_set(name: &str, timeout: i32) -> String {
+    format!("set {name} {{ type ipv4_addr; flags dynamic,timeout; timeout {timeout}s; }}")
 }
 
 /// The `nft -f` script that replaces table `ip <table>` with the plan's rules. Traffic from
 /// `cluster_cidr` (pods) to a ClusterIP is not masqueraded; everything else reaching a
 /// Service is.
 pub fn script(table: &str, cluster_cidr: &str, plan: &Plan) -> String {
+    full_script(table, cluster_cidr, &render(cluster_cidr, plan))
+}
+
+/// The full form of [`script`] for an already rendered plan.
+pub fn full_script(table: &str, cluster_cidr: &str, r: &Rendered) -> String {
     let mut s = String::new();
     // Create-then-delete makes the transaction valid whether or not the table exists.
     let _ = writeln!(s, "add table ip {table}");
     let _ = writeln!(s, "delete table ip {table}");
     let _ = writeln!(s, "table ip {table} {{");
-    let mut ips = Vec::new();
-    let mut nodeports = Vec::new();
-    let mut no_ep_ips = Vec::new();
-    let mut no_ep_nodeports = Vec::new();
-    let mut chains = String::new();
-    let mut sets = String::new();
-    for (i, p) in plan.ports.iter().enumerate() {
-        let chain = format!("svc_{i}");
-        let cluster = p.cluster_targets();
-        let external = p.node_port_targets();
-        if cluster.is_empty() {
-            no_ep_ips.push(format!("{} . {} . {}", p.cluster_ip, p.protocol, p.port));
-        } else {
-            ips.push(format!(
-                "{} . {} . {} : goto {chain}",
-                p.cluster_ip, p.protocol, p.port
-            ));
-            let _ = writeln!(chains, "  chain {chain} {{\n    comment \"{}\"", p.id);
-            let _ = writeln!(
-                chains,
-                "    ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade",
-                p.cluster_ip
-            );
-            choose(&mut chains, &chain, p, &cluster);
-            let _ = writeln!(chains, "  }}");
-        }
-        if let Some(np) = p.node_port {
-            if external.is_empty() {
-                no_ep_nodeports.push(format!("{} . {np}", p.protocol));
-            } else {
-                nodeports.push(format!("{} . {np} : goto {chain}_nodeport", p.protocol));
-                let _ = writeln!(
-                    chains,
-                    "  chain {chain}_nodeport {{\n    comment \"{} nodePort {np}\"",
-                    p.id
-                );
-                // Local: no masquerade, so the pod sees the client (upstream).
-                if !p.external_local {
-                    let _ = writeln!(chains, "    jump mark-for-masquerade");
-                }
-                choose(&mut chains, &chain, p, &external);
-                let _ = writeln!(chains, "  }}");
-            }
-        }
-        for (j, (ip, port)) in p.endpoints.iter().enumerate() {
-            let _ = writeln!(chains, "  chain {chain}_ep_{j} {{");
-            let _ = writeln!(chains, "    ip saddr {ip} jump mark-for-masquerade");
-            if let Some(timeout) = p.affinity_timeout {
-                let set = format!("{chain}_ep_{j}_affinity");
-                let _ = writeln!(
-                    sets,
-                    "  set {set} {{\n    type ipv4_addr\n    flags dynamic,timeout\n    timeout {timeout}s\n  }}"
-                );
-                let _ = writeln!(chains, "    update @{set} {{ ip saddr }}");
-            }
-            let _ = writeln!(
-                chains,
-                "    meta l4proto {} dnat to {ip}:{port}\n  }}",
-                p.protocol
-            );
-        }
-    }
-    s.push_str(&sets);
-    let elements = |v: &[String]| {
+    let elements = |v: Vec<String>| {
         if v.is_empty() {
             String::new()
         } else {
             format!("    elements = {{ {} }}\n", v.join(", "))
         }
     };
+    let pairs =
+        |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k} : {v}")).collect();
+    for (name, timeout) in &r.sets {
+        let _ = writeln!(s, "  {}", affinity_set(name, *timeout));
+    }
     let _ = write!(
         s,
         "  map service-ips {{\n    type ipv4_addr . inet_proto . inet_service : verdict\n{}  }}\n",
-        elements(&ips)
+        elements(pairs(&r.service_ips))
     );
     let _ = write!(
         s,
         "  map service-nodeports {{\n    type inet_proto . inet_service : verdict\n{}  }}\n",
-        elements(&nodeports)
+        elements(pairs(&r.node_ports))
     );
     let _ = write!(
         s,
         "  set no-endpoint-services {{\n    type ipv4_addr . inet_proto . inet_service\n{}  }}\n",
-        elements(&no_ep_ips)
+        elements(r.no_endpoint_ips.iter().cloned().collect())
     );
     let _ = write!(
         s,
         "  set no-endpoint-nodeports {{\n    type inet_proto . inet_service\n{}  }}\n",
-        elements(&no_ep_nodeports)
+        elements(r.no_endpoint_node_ports.iter().cloned().collect())
     );
     let _ = write!(
         s,
@@ -314,8 +354,105 @@ pub fn script(table: &str, cluster_cidr: &str, plan: &Plan) -> String {
   chain masquerading {{\n    ip saddr {cluster_cidr} ip daddr != {cluster_cidr} fib daddr type != local masquerade\n    meta mark and {MASQ_MARK} == 0 return\n    meta mark set meta mark xor {MASQ_MARK}\n    masquerade fully-random\n  }}\n\
   chain services {{\n    ip daddr . meta l4proto . th dport vmap @service-ips\n    fib daddr type local meta l4proto . th dport vmap @service-nodeports\n  }}\n"
     );
-    s.push_str(&chains);
+    for (name, rules) in &r.chains {
+        let _ = writeln!(s, "  chain {name} {{");
+        for rule in rules {
+            let _ = writeln!(s, "    {rule}");
+        }
+        let _ = writeln!(s, "  }}");
+    }
     s.push_str("}\n");
+    s
+}
+
+/// The transaction that turns table `ip <table>`, holding `old`, into `new`, touching only
+/// the chains, sets and map elements that differ (upstream's partial sync). Empty when
+/// nothing changed.
+pub fn incremental_script(table: &str, old: &Rendered, new: &Rendered) -> String {
+    let mut s = String::new();
+    let changed = |name: &String| old.chains.get(name) != new.chains.get(name);
+    // 1. Rules of changed or removed chains go first (they may point at what is removed).
+    for name in old.chains.keys().filter(|n| changed(n)) {
+        let _ = writeln!(s, "flush chain ip {table} {name}");
+    }
+    // 2. Map elements that changed or went.
+    let map_changes =
+        |s: &mut String, map: &str, o: &BTreeMap<String, String>, n: &BTreeMap<String, String>| {
+            for (k, v) in o {
+                if n.get(k) != Some(v) {
+                    let _ = writeln!(s, "delete element ip {table} {map} {{ {k} }}");
+                }
+            }
+        };
+    map_changes(&mut s, "service-ips", &old.service_ips, &new.service_ips);
+    map_changes(
+        &mut s,
+        "service-nodeports",
+        &old.node_ports,
+        &new.node_ports,
+    );
+    for k in old.no_endpoint_ips.difference(&new.no_endpoint_ips) {
+        let _ = writeln!(
+            s,
+            "delete element ip {table} no-endpoint-services {{ {k} }}"
+        );
+    }
+    for k in old
+        .no_endpoint_node_ports
+        .difference(&new.no_endpoint_node_ports)
+    {
+        let _ = writeln!(
+            s,
+            "delete element ip {table} no-endpoint-nodeports {{ {k} }}"
+        );
+    }
+    // 3. Chains and sets no longer used.
+    for name in old.chains.keys().filter(|n| !new.chains.contains_key(*n)) {
+        let _ = writeln!(s, "delete chain ip {table} {name}");
+    }
+    for (name, t) in &old.sets {
+        if new.sets.get(name) != Some(t) {
+            let _ = writeln!(s, "delete set ip {table} {name}");
+        }
+    }
+    // 4. New sets and chains, then the rules of new and changed chains.
+    for (name, t) in &new.sets {
+        if old.sets.get(name) != Some(t) {
+            let _ = writeln!(
+                s,
+                "add {}",
+                affinity_set(name, *t).replacen("set ", &format!("set ip {table} "), 1)
+            );
+        }
+    }
+    for name in new.chains.keys().filter(|n| !old.chains.contains_key(*n)) {
+        let _ = writeln!(s, "add chain ip {table} {name}");
+    }
+    for (name, rules) in new.chains.iter().filter(|(n, _)| changed(n)) {
+        for rule in rules {
+            let _ = writeln!(s, "add rule ip {table} {name} {rule}");
+        }
+    }
+    // 5. Map elements that are new or changed.
+    for (map, o, n) in [
+        ("service-ips", &old.service_ips, &new.service_ips),
+        ("service-nodeports", &old.node_ports, &new.node_ports),
+    ] {
+        for (k, v) in n {
+            if o.get(k) != Some(v) {
+                let _ = writeln!(s, "add element ip {table} {map} {{ {k} : {v} }}");
+            }
+        }
+    }
+    for k in new.no_endpoint_ips.difference(&old.no_endpoint_ips) {
+        let _ = writeln!(s, "add element ip {table} no-endpoint-services {{ {k} }}");
+    }
+    for k in new
+        .no_endpoint_node_ports
+        .difference(&old.no_endpoint_node_ports)
+    {
+        let _ = writeln!(s, "add element ip {table} no-endpoint-nodeports {{ {k} }}");
+    }
     s
 }
 
@@ -375,11 +512,11 @@ mod tests {
             text.contains("10.43.0.21 . tcp . 81"),
             "no-endpoint element:\n{text}"
         );
+        assert!(text.contains("10.43.0.20 . tcp . 80 : goto svc-"), "{text}");
         assert!(
-            text.contains("10.43.0.20 . tcp . 80 : goto svc_2"),
+            text.contains("tcp . 30080 : goto svc-") && text.contains("-nodeport }"),
             "{text}"
         );
-        assert!(text.contains("tcp . 30080 : goto svc_2_nodeport"), "{text}");
         assert!(text.contains("dnat to 10.42.0.5:8080"), "{text}");
         assert!(
             text.starts_with("add table ip krust-proxy-test\ndelete table ip krust-proxy-test\n")
@@ -433,22 +570,13 @@ mod tests {
         assert_eq!(p.affinity_timeout, Some(60));
         let text = script("krust-proxy-test", "10.42.0.0/16", &here);
         assert!(
-            text.contains("numgen random mod 1 vmap { 0 : goto svc_0_ep_0 }"),
+            text.contains("numgen random mod 1 vmap { 0 : goto svc-"),
             "{text}"
         );
         assert!(text.contains("timeout 60s"), "{text}");
-        assert!(
-            text.contains("update @svc_0_ep_0_affinity { ip saddr }"),
-            "{text}"
-        );
-        assert!(
-            text.contains("ip saddr @svc_0_ep_0_affinity goto svc_0_ep_0"),
-            "{text}"
-        );
-        let nodeport = text
-            .split("chain svc_0_nodeport")
-            .nth(1)
-            .unwrap_or_default();
+        assert!(text.contains("-affinity { ip saddr }"), "{text}");
+        assert!(text.contains("-affinity goto svc-"), "{text}");
+        let nodeport = text.split("-nodeport {").nth(1).unwrap_or_default();
         let nodeport = nodeport.split("  }").next().unwrap_or_default();
         assert!(
             !nodeport.contains("mark-for-masquerade"),
@@ -465,5 +593,144 @@ mod tests {
         );
         assert!(text.contains("elements = { tcp . 30090 }"), "{text}");
         nft_accepts(&text);
+    }
+
+    /// `nft list table` of `table`, with the table's name replaced and every line (and every
+    /// element of a one-line set) sorted, so two tables holding the same rules compare equal.
+    fn listing(table: &str) -> Vec<String> {
+        let out = std::process::Command::new("nft")
+            .args(["list", "table", "ip", table])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace(table, "T");
+        let mut lines: Vec<String> = text
+            .lines()
+            .map(|l| {
+                let l = l.trim();
+                match (l.find('{'), l.rfind('}')) {
+                    (Some(a), Some(b)) if l.contains("elements") && a < b => {
+                        let mut parts: Vec<&str> = l[a + 1..b].split(',').map(str::trim).collect();
+                        parts.sort();
+                        format!("{}{{ {} }}", &l[..a], parts.join(", "))
+                    }
+                    _ => l.to_string(),
+                }
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn nft_apply(text: &str) -> (bool, String) {
+        use std::io::Write;
+        let mut nft = std::process::Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = nft.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn partial_syncs_reach_the_same_table_as_full_ones() {
+        let svc_of = |name: &str, ip: &str, node_port: i32, affinity: bool| {
+            svc(json!({"metadata": {"name": name, "namespace": "d"},
+                "spec": {"clusterIP": ip, "type": "NodePort",
+                    "sessionAffinity": if affinity { "ClientIP" } else { "None" },
+                    "ports": [{"port": 80, "protocol": "TCP", "nodePort": node_port}]}}))
+        };
+        let slice_of = |name: &str, ips: &[&str]| {
+            let eps: Vec<serde_json::Value> = ips
+                .iter()
+                .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}, "nodeName": "n1"}))
+                .collect();
+            slice(
+                json!({"metadata": {"name": format!("{name}-1"), "namespace": "d",
+                    "labels": {"kubernetes.io/service-name": name}},
+                "addressType": "IPv4", "ports": [{"name": "", "port": 8080, "protocol": "TCP"}],
+                "endpoints": eps}),
+            )
+        };
+        let steps = [
+            (
+                vec![
+                    svc_of("a", "10.43.0.40", 30040, false),
+                    svc_of("b", "10.43.0.41", 30041, false),
+                ],
+                vec![
+                    slice_of("a", &["10.42.0.1", "10.42.0.2"]),
+                    slice_of("b", &["10.42.0.3"]),
+                ],
+            ),
+            // An endpoint moves, b loses its endpoints, c appears with affinity.
+            (
+                vec![
+                    svc_of("a", "10.43.0.40", 30040, false),
+                    svc_of("b", "10.43.0.41", 30041, false),
+                    svc_of("c", "10.43.0.42", 30042, true),
+                ],
+                vec![
+                    slice_of("a", &["10.42.0.1", "10.42.0.9"]),
+                    slice_of("c", &["10.42.0.4"]),
+                ],
+            ),
+            // a goes, b comes back, c drops affinity.
+            (
+                vec![
+                    svc_of("b", "10.43.0.41", 30041, false),
+                    svc_of("c", "10.43.0.42", 30042, false),
+                ],
+                vec![slice_of("b", &["10.42.0.3"]), slice_of("c", &["10.42.0.4"])],
+            ),
+        ];
+        let pid = std::process::id();
+        let (inc, full) = (
+            format!("krust-test-inc-{pid}"),
+            format!("krust-test-full-{pid}"),
+        );
+        let cidr = "10.42.0.0/16";
+        let mut old: Option<Rendered> = None;
+        let mut failure = None;
+        for (services, slices) in &steps {
+            let new = render(cidr, &plan(services, slices, "n1"));
+            let text = match &old {
+                None => full_script(&inc, cidr, &new),
+                Some(o) => incremental_script(&inc, o, &new),
+            };
+            let (ok, err) = nft_apply(&text);
+            let (ok_full, err_full) = nft_apply(&full_script(&full, cidr, &new));
+            if !(ok && ok_full) {
+                failure = Some(format!("{err}{err_full}\n{text}"));
+                break;
+            }
+            if listing(&inc).len() < 10 || listing(&inc) != listing(&full) {
+                failure = Some(format!(
+                    "tables differ after:\n{text}\n{:#?}\n{:#?}",
+                    listing(&inc),
+                    listing(&full)
+                ));
+                break;
+            }
+            old = Some(new);
+        }
+        for t in [&inc, &full] {
+            let _ = std::process::Command::new("nft")
+                .args(["delete", "table", "ip", t])
+                .status();
+        }
+        assert!(failure.is_none(), "{}", failure.unwrap_or_default());
+        // Nothing changed: nothing to do.
+        let same = old.unwrap_or_default();
+        assert!(incremental_script(&inc, &same, &same).is_empty());
     }
 }

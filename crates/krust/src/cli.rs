@@ -318,6 +318,22 @@ pub enum BenchCommand {
     /// Deployments to availability on simulated nodes: time until all are available, pod
     /// creations per second, per-Deployment time to available.
     Controllers(BenchControllersArgs),
+    /// The service proxy: time to program an endpoint change into nftables at several
+    /// Service counts (simulated endpoints; root).
+    Services(BenchServicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchServicesArgs {
+    /// Service counts to measure at.
+    #[arg(long, value_delimiter = ',', default_value = "10,1000")]
+    pub services: Vec<usize>,
+    /// Endpoints of each Service.
+    #[arg(long, default_value_t = 10)]
+    pub endpoints: usize,
+    /// Endpoint changes programmed at each count.
+    #[arg(long, default_value_t = 20)]
+    pub changes: usize,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod controllers;
 mod pods;
 mod scheduler;
 mod server_process;
+mod services;
 
 use crate::cli::{BenchArgs, BenchCommand};
 
@@ -15,6 +16,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchCommand::Scheduler(a) => scheduler::run(a).await,
         BenchCommand::Pods(a) => pods::run(a).await,
         BenchCommand::Controllers(a) => controllers::run(a).await,
+        BenchCommand::Services(a) => services::run(a).await,
     }
 }
 
