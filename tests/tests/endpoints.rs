@@ -1,5 +1,5 @@
 //! Endpoints and EndpointSlices of Services with selectors, on simulated nodes: `kubectl expose`
-//! of the article's Deployment lists its pods in both (upstream's labels, owner, conditions),
+//! of the article's Deployment (and of a ReplicaSet, a Pod, a Service) lists its pods in both (upstream's labels, owner, conditions),
 //! scaling follows, named target ports resolve per pod, slices hold at most 100 endpoints,
 //! Services without a selector keep what their owners write (mirrored into slices), and
 //! everything goes with the Service.
@@ -91,6 +91,29 @@ fn services_get_endpoints_and_endpoint_slices() {
     assert_eq!(ep["conditions"]["terminating"], false);
     let row = s.ok(&["get", "endpoints", "nginx-deployment", "--no-headers"]);
     assert!(row.contains(":80"), "{row}");
+
+    // `kubectl expose` of a ReplicaSet, a Pod (its labels: the ReplicaSet's pods) and a
+    // Service selects the same pods.
+    let rs = s.ok(&["get", "rs", "-l", "app=nginx", "-o", "name"]);
+    let rs = rs.lines().next().unwrap_or_default().to_string();
+    let pod = s.ok(&["get", "pods", "-l", "app=nginx", "-o", "name"]);
+    let pod = pod.lines().next().unwrap_or_default().to_string();
+    s.ok(&["expose", &rs, "--port=81", "--name=by-rs"]);
+    s.ok(&["expose", &pod, "--port=82", "--name=by-pod"]);
+    s.ok(&[
+        "expose",
+        "service",
+        "nginx-deployment",
+        "--port=83",
+        "--name=by-svc",
+    ]);
+    for (svc, n) in [("by-rs", 3), ("by-pod", 3), ("by-svc", 3)] {
+        assert!(
+            eventually(WAIT, || endpoint_ips(&s, svc) == n),
+            "{svc}: {}",
+            s.ok(&["get", "endpoints", svc, "-o", "yaml"])
+        );
+    }
 
     // Scaling follows, both ways.
     s.ok(&["scale", "deployment", "nginx-deployment", "--replicas=5"]);
