@@ -1,6 +1,7 @@
 //! The service proxy on a real node (nftables, issue 10 in part): `kubectl expose` of the
 //! article's Deployment answers at its ClusterIP from the host and from a pod, at its NodePort
-//! on the node's address, connections spread over the pods (and stick to one with
+//! on the node's address, a LoadBalancer at the node's address (and a port conflict reported),
+//! connections spread over the pods (and stick to one with
 //! `sessionAffinity: ClientIP`), a Service without endpoints fails at once, a deleted Service stops
 //! answering, and the proxy's table is gone after a clean stop.
 
@@ -159,6 +160,77 @@ spec:
         "with ClientIP affinity the host still reached {:?}",
         answers(20)
     );
+
+    // LoadBalancer (the ServiceLB model): the node's address, at the Service port; a second
+    // one on the same port gets no address and a PortConflict Event.
+    s.ok_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  selector: {app: nginx}
+  ports: [{port: 8081, targetPort: 80}]
+"#,
+    );
+    assert!(
+        eventually(WAIT, || s.ok(&[
+            "get",
+            "svc",
+            "lb",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[0].ip}"
+        ]) == node_ip),
+        "{}",
+        s.ok(&["get", "svc", "lb", "-o", "yaml"])
+    );
+    let row = s.ok(&["get", "svc", "lb", "--no-headers"]);
+    assert!(row.contains(&node_ip), "EXTERNAL-IP: {row}");
+    assert!(
+        eventually(WAIT, || curl(&format!("http://{node_ip}:8081/"))
+            .1
+            .contains("Welcome to nginx!")),
+        "the load balancer {node_ip}:8081 did not answer"
+    );
+    s.ok_input(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: lb-second}
+spec:
+  type: LoadBalancer
+  selector: {app: nginx}
+  ports: [{port: 8081, targetPort: 80}]
+"#,
+    );
+    assert!(
+        eventually(WAIT, || {
+            s
+            .ok(&["get", "events", "--field-selector", "involvedObject.name=lb-second", "-o", "custom-columns=R:.reason,M:.message", "--no-headers"])
+            .contains("PortConflict   port 8081/TCP is already used by the load balancer of Service default/lb")
+        }),
+        "{}",
+        s.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=lb-second"
+        ])
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "svc",
+            "lb-second",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress}"
+        ]),
+        ""
+    );
+    s.ok(&["delete", "svc", "lb", "lb-second"]);
 
     // A Service without endpoints fails at once, from the host and from a pod.
     s.ok(&["create", "service", "clusterip", "nothing", "--tcp=80"]);

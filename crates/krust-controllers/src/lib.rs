@@ -17,6 +17,7 @@ pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod service_pods;
 pub mod serviceaccount;
+pub mod servicelb;
 
 pub use krust_client::{events, leader, runtime};
 
@@ -35,6 +36,7 @@ pub const CONTROLLERS: &[&str] = &[
     "endpoint",
     "endpointslice",
     "endpointslicemirroring",
+    "service-lb-controller",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -168,6 +170,9 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
                 tasks.spawn(
                     endpointslice_mirroring::EndpointSliceMirroringController::new(client).run(),
                 );
+            }
+            "service-lb-controller" => {
+                tasks.spawn(servicelb::ServiceLbController::new(client).run());
             }
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());

@@ -30,6 +30,10 @@ pub struct ServicePort {
     pub protocol: String,
     pub port: i32,
     pub node_port: Option<i32>,
+    /// `status.loadBalancer.ingress` IPs of a LoadBalancer Service (answered at `port`).
+    pub load_balancer_ips: Vec<String>,
+    /// `loadBalancerSourceRanges`: only these clients reach the load-balancer IPs.
+    pub source_ranges: Vec<String>,
     /// `ip:port` of the endpoints traffic goes to.
     pub endpoints: Vec<(String, i32)>,
     /// Which of `endpoints` run on this node.
@@ -158,6 +162,17 @@ pub fn plan(services: &[Arc<Service>], slices: &[Arc<EndpointSlice>], node: &str
                 protocol,
                 port: sp.port,
                 node_port,
+                load_balancer_ips: if spec.type_.as_deref() == Some("LoadBalancer") {
+                    svc.status
+                        .as_ref()
+                        .and_then(|s| s.load_balancer.as_ref())
+                        .and_then(|lb| lb.ingress.as_ref())
+                        .map(|i| i.iter().filter_map(|x| x.ip.clone()).collect())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+                source_ranges: spec.load_balancer_source_ranges.clone().unwrap_or_default(),
                 local: endpoints.values().copied().collect(),
                 endpoints: endpoints.into_keys().collect(),
                 internal_local: spec.internal_traffic_policy.as_deref() == Some("Local"),
@@ -274,6 +289,32 @@ pub fn render(cluster_cidr: &str, plan: &Plan) -> Rendered {
                 choose(&mut rules, &eps, p, &external);
                 r.chains.insert(np_chain, rules);
             }
+        }
+        // Load-balancer IPs: external traffic, like a NodePort's, at the Service port.
+        if !p.load_balancer_ips.is_empty() && !external.is_empty() {
+            let lb_chain = format!("{chain}-lb");
+            for lb_ip in &p.load_balancer_ips {
+                r.service_ips.insert(
+                    format!("{lb_ip} . {} . {}", p.protocol, p.port),
+                    format!("goto {lb_chain}"),
+                );
+            }
+            let mut rules = Vec::new();
+            if !p.source_ranges.is_empty() {
+                rules.push(format!(
+                    "ip saddr != {{ {} }} drop comment \"{} loadBalancerSourceRanges\"",
+                    p.source_ranges.join(", "),
+                    p.id
+                ));
+            }
+            if !p.external_local {
+                rules.push(format!(
+                    "jump mark-for-masquerade comment \"{} load balancer\"",
+                    p.id
+                ));
+            }
+            choose(&mut rules, &eps, p, &external);
+            r.chains.insert(lb_chain, rules);
         }
         let used: BTreeSet<usize> = cluster.iter().chain(external.iter()).copied().collect();
         for j in used {
@@ -732,5 +773,26 @@ mod tests {
         // Nothing changed: nothing to do.
         let same = old.unwrap_or_default();
         assert!(incremental_script(&inc, &same, &same).is_empty());
+    }
+
+    #[test]
+    fn load_balancer_ips_answer_at_the_service_port() {
+        let services = vec![svc(json!({"metadata": {"name": "lb", "namespace": "d"},
+            "spec": {"clusterIP": "10.43.0.50", "type": "LoadBalancer",
+                "loadBalancerSourceRanges": ["192.0.2.0/24"],
+                "ports": [{"port": 8081, "protocol": "TCP", "nodePort": 30081}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.2"}]}}}))];
+        let slices = vec![slice(json!({"metadata": {"name": "lb-1", "namespace": "d",
+                "labels": {"kubernetes.io/service-name": "lb"}},
+            "addressType": "IPv4", "ports": [{"name": "", "port": 80, "protocol": "TCP"}],
+            "endpoints": [{"addresses": ["10.42.0.5"], "conditions": {"ready": true}}]}))];
+        let p = plan(&services, &slices, "n1");
+        let text = script("krust-proxy-test", "10.42.0.0/16", &p);
+        assert!(
+            text.contains("192.0.2.2 . tcp . 8081 : goto svc-"),
+            "{text}"
+        );
+        assert!(text.contains("ip saddr != { 192.0.2.0/24 } drop"), "{text}");
+        nft_accepts(&text);
     }
 }
