@@ -174,7 +174,10 @@ impl Worker {
             tokio::select! {
                 changed = self.updates.changed() => {
                     if changed.is_err() {
-                        self.gone = true;
+                        // The kubelet itself stopped (a node shutdown or restart): leave the
+                        // containers running for the next kubelet to adopt. Deletion comes
+                        // as `None`, never as a closed channel.
+                        break;
                     } else {
                         match self.updates.borrow_and_update().clone() {
                             Some(p) => {
