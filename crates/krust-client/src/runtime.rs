@@ -135,6 +135,17 @@ impl<K: Kind> Informer<K> {
         }
     }
 
+    /// Queues the key (`ns/name`) of every object added, updated or deleted.
+    pub fn queue_keys(&self, queue: &WorkQueue) {
+        let q = queue.clone();
+        self.add_handler(move |n| {
+            let (Notification::Added(o)
+            | Notification::Deleted(o)
+            | Notification::Updated { new: o, .. }) = n;
+            q.add(key_of(o.meta()));
+        });
+    }
+
     /// The object `namespace/name`, if in the store.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
         lock(&self.state)

@@ -60,28 +60,7 @@ impl EndpointsController {
         ctx.pods.wait_synced().await;
         ctx.endpoints.wait_synced().await;
         {
-            let c = Arc::downgrade(&ctx);
-            ctx.services.add_handler(move |n| {
-                if let Some(c) = c.upgrade() {
-                    let svc = match n {
-                        Notification::Added(s) | Notification::Deleted(s) => *s,
-                        Notification::Updated { new, .. } => *new,
-                    };
-                    c.queue.add(key_of(&svc.metadata));
-                }
-            });
-            let c = Arc::downgrade(&ctx);
-            ctx.pods.add_handler(move |n| {
-                if let Some(c) = c.upgrade() {
-                    match n {
-                        Notification::Added(p) | Notification::Deleted(p) => c.pod_changed(p),
-                        Notification::Updated { old, new } => {
-                            c.pod_changed(old);
-                            c.pod_changed(new);
-                        }
-                    }
-                }
-            });
+            service_pods::queue_service_changes(&ctx.queue, &ctx.services, &ctx.pods);
             let c = Arc::downgrade(&ctx);
             ctx.endpoints.add_handler(move |n| {
                 if let Some(c) = c.upgrade()
@@ -101,15 +80,6 @@ impl EndpointsController {
 }
 
 impl Ctx {
-    fn pod_changed(&self, pod: &Pod) {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-        for svc in self.services.list(ns) {
-            if service_pods::matches(&svc, pod) {
-                self.queue.add(key_of(&svc.metadata));
-            }
-        }
-    }
-
     async fn sync(&self, key: &str) -> Result<(), kube::Error> {
         let (ns, name) = split_key(key);
         let Some(svc) = self.services.get(ns, name) else {

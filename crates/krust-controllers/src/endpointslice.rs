@@ -7,7 +7,7 @@
 //! (stable names), extra ones deleted; Services without a selector are left to their owners
 //! (and to the mirroring controller).
 
-use crate::runtime::{self, Informer, Informers, Notification, WorkQueue, key_of, split_key};
+use crate::runtime::{self, Informer, Informers, Notification, WorkQueue, split_key};
 use crate::service_pods::{self, Backend, PodPort};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
@@ -65,28 +65,7 @@ impl EndpointSliceController {
         ctx.pods.wait_synced().await;
         ctx.slices.wait_synced().await;
         {
-            let c = Arc::downgrade(&ctx);
-            ctx.services.add_handler(move |n| {
-                if let Some(c) = c.upgrade() {
-                    let svc = match n {
-                        Notification::Added(s) | Notification::Deleted(s) => *s,
-                        Notification::Updated { new, .. } => *new,
-                    };
-                    c.queue.add(key_of(&svc.metadata));
-                }
-            });
-            let c = Arc::downgrade(&ctx);
-            ctx.pods.add_handler(move |n| {
-                if let Some(c) = c.upgrade() {
-                    match n {
-                        Notification::Added(p) | Notification::Deleted(p) => c.pod_changed(p),
-                        Notification::Updated { old, new } => {
-                            c.pod_changed(old);
-                            c.pod_changed(new);
-                        }
-                    }
-                }
-            });
+            service_pods::queue_service_changes(&ctx.queue, &ctx.services, &ctx.pods);
             let c = Arc::downgrade(&ctx);
             ctx.slices.add_handler(move |n| {
                 if let Some(c) = c.upgrade() {
@@ -109,15 +88,6 @@ impl EndpointSliceController {
 
 impl Ctx {
     /// Queues the Services of the pod's namespace that select it.
-    fn pod_changed(&self, pod: &Pod) {
-        let ns = pod.metadata.namespace.as_deref().unwrap_or("");
-        for svc in self.services.list(ns) {
-            if service_pods::matches(&svc, pod) {
-                self.queue.add(key_of(&svc.metadata));
-            }
-        }
-    }
-
     /// A managed slice changed (or went): its Service is synced again, so edits are undone.
     fn slice_changed(&self, slice: &EndpointSlice) {
         let labels = slice.metadata.labels.clone().unwrap_or_default();

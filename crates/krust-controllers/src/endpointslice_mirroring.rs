@@ -7,7 +7,7 @@
 //! (the Endpoints controller's), are not mirrored.
 
 use crate::endpointslice::{MANAGED_BY, SERVICE_NAME};
-use crate::runtime::{self, Informer, Informers, Notification, WorkQueue, key_of, split_key};
+use crate::runtime::{self, Informer, Informers, Notification, WorkQueue, split_key};
 use k8s_openapi::api::core::v1::{EndpointAddress, Endpoints, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -54,24 +54,8 @@ impl EndpointSliceMirroringController {
         ctx.endpoints.wait_synced().await;
         ctx.slices.wait_synced().await;
         {
-            let c = Arc::downgrade(&ctx);
-            ctx.services.add_handler(move |n| {
-                if let Some(c) = c.upgrade() {
-                    let (Notification::Added(o)
-                    | Notification::Deleted(o)
-                    | Notification::Updated { new: o, .. }) = n;
-                    c.queue.add(key_of(&o.metadata));
-                }
-            });
-            let c = Arc::downgrade(&ctx);
-            ctx.endpoints.add_handler(move |n| {
-                if let Some(c) = c.upgrade() {
-                    let (Notification::Added(o)
-                    | Notification::Deleted(o)
-                    | Notification::Updated { new: o, .. }) = n;
-                    c.queue.add(key_of(&o.metadata));
-                }
-            });
+            ctx.services.queue_keys(&ctx.queue);
+            ctx.endpoints.queue_keys(&ctx.queue);
             let c = Arc::downgrade(&ctx);
             ctx.slices.add_handler(move |n| {
                 if let Some(c) = c.upgrade() {

@@ -3,9 +3,11 @@
 //! (named `targetPort`s resolved against the pod's container ports), and the pod's readiness
 //! as upstream's endpoint utilities define it.
 
+use crate::runtime::{Informer, Notification, WorkQueue, key_of};
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One Service port as it applies to one pod: the Service port's name, protocol and
 /// appProtocol, and the pod's port number.
@@ -31,6 +33,34 @@ pub struct Backend {
     pub ports: Vec<PodPort>,
     /// `spec.hostname`, when the pod's `subdomain` is this Service.
     pub hostname: Option<String>,
+}
+
+/// Queues a Service's key (`ns/name`) on every change of it, and on every change of a pod
+/// the Services of its namespace select (before or after the change): what the Endpoints and
+/// EndpointSlice controllers both watch.
+pub fn queue_service_changes(
+    queue: &WorkQueue,
+    services: &Arc<Informer<Service>>,
+    pods: &Arc<Informer<Pod>>,
+) {
+    services.queue_keys(queue);
+    let q = queue.clone();
+    let svcs = Arc::downgrade(services);
+    pods.add_handler(move |n| {
+        let Some(svcs) = svcs.upgrade() else { return };
+        let changed: Vec<&Pod> = match n {
+            Notification::Added(p) | Notification::Deleted(p) => vec![*p],
+            Notification::Updated { old, new } => vec![*old, *new],
+        };
+        for pod in changed {
+            let ns = pod.metadata.namespace.as_deref().unwrap_or("");
+            for svc in svcs.list(ns) {
+                if matches(&svc, pod) {
+                    q.add(key_of(&svc.metadata));
+                }
+            }
+        }
+    });
 }
 
 /// Whether a Service's endpoints are computed from a selector (not ExternalName, selector set).
@@ -149,7 +179,6 @@ pub fn endpoint_labels(svc: &Service) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::Arc;
 
     fn pod(name: &str, ready: bool, extra: serde_json::Value) -> Arc<Pod> {
         let mut v = json!({
