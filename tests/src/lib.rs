@@ -2,6 +2,8 @@
 //! directory and a free loopback port, drives it with the real `kubectl` (`/usr/bin/kubectl`
 //! or `$KUBECTL`) and kube-rs, and stops it (SIGKILL) when dropped, even when a test fails.
 
+pub mod dns;
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -183,6 +185,15 @@ impl Server {
                     .to_string_lossy()
                     .into_owned(),
             );
+        }
+        // Nor is its /etc/resolv.conf: the cluster DNS forwards nowhere off this machine (to a
+        // loopback address where nothing listens) unless the test names a stub resolver.
+        if !extra.contains(&"--resolv-conf") {
+            let resolv = dir.path().join("resolv.conf");
+            std::fs::write(&resolv, "nameserver 127.0.0.254\n")
+                .unwrap_or_else(|e| panic!("resolv.conf: {e}"));
+            args.push("--resolv-conf".into());
+            args.push(resolv.to_string_lossy().into_owned());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut s = Server {

@@ -4,6 +4,7 @@
 //! only while this server holds the `kube-system/kube-controller-manager` Lease ([`leader`]),
 //! and record core/v1 Events through the shared, correlating [`events::EventRecorder`].
 
+pub mod clusterdns;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -37,6 +38,7 @@ pub const CONTROLLERS: &[&str] = &[
     "endpointslice",
     "endpointslicemirroring",
     "service-lb-controller",
+    "cluster-dns",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -56,6 +58,9 @@ pub struct ControllerOptions {
     /// The cluster CA (PEM) the root CA publisher puts in every namespace's
     /// `kube-root-ca.crt` (None: the publisher does not run).
     pub root_ca_pem: Option<String>,
+    /// The cluster DNS Service IP (`--cluster-dns`) the `kube-dns` Service gets (None: the
+    /// cluster DNS controller does not run).
+    pub cluster_dns: Option<std::net::Ipv4Addr>,
 }
 
 impl Default for ControllerOptions {
@@ -66,6 +71,7 @@ impl Default for ControllerOptions {
             cluster_cidr: "10.42.0.0/16".to_string(),
             identity: None,
             root_ca_pem: None,
+            cluster_dns: None,
         }
     }
 }
@@ -174,6 +180,12 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
             "service-lb-controller" => {
                 tasks.spawn(servicelb::ServiceLbController::new(client).run());
             }
+            "cluster-dns" => match options.cluster_dns {
+                Some(ip) => {
+                    tasks.spawn(clusterdns::ClusterDnsController::new(client, ip).run());
+                }
+                None => continue,
+            },
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());
             }

@@ -29,7 +29,7 @@ pub enum Assignment {
     Conflict(String, String),
 }
 
-fn node_ready(n: &Node) -> bool {
+pub(crate) fn node_ready(n: &Node) -> bool {
     n.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())

@@ -68,6 +68,8 @@ pub struct KubeletConfig {
     /// The registries pulls may reach, and the file they came from (named in pull errors).
     pub registries: crate::registries::Registries,
     pub registries_file: PathBuf,
+    /// The resolv.conf `dnsPolicy: Default` pods get (`--resolv-conf`, `/etc/resolv.conf`).
+    pub resolv_conf: PathBuf,
 }
 
 impl KubeletConfig {
@@ -235,7 +237,7 @@ impl Kubelet {
             .into_iter()
             .map(|(k, v)| (k, v.0))
             .collect();
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default();
         let ctx = Arc::new(PodContext {
             client: client.clone(),
             cri: cri.clone(),
@@ -427,6 +429,9 @@ async fn network_loop(client: kube::Client, cfg: Arc<KubeletConfig>, ready: watc
             if network::check_cidr(&cidr).is_err() {
                 tracing::warn!(cidr = %cidr, "the node's podCIDR is not an IPv4 CIDR");
             } else {
+                if let Err(e) = network::ensure_bridge(&cfg.cni_bridge, &cidr) {
+                    tracing::warn!(bridge = %cfg.cni_bridge, error = %e, "creating the pod bridge failed");
+                }
                 let conf = network::cni_config(&cfg.cni_bridge, &cidr, &cfg.agent_dir.join("cni"));
                 match network::write_cni_config(&cfg.cni_conf_dir(), &conf) {
                     Ok(_) => {

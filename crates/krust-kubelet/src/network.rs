@@ -121,6 +121,36 @@ pub fn remove_unreachable_route(cidr: &str) {
     }
 }
 
+/// The gateway (first) address of the podCIDR `cidr` and its prefix length: the bridge's
+/// address, where pods route through and the node's cluster DNS listens.
+pub fn gateway(cidr: &str) -> Result<(std::net::Ipv4Addr, u8), NetworkError> {
+    check_cidr(cidr)?;
+    let bad = || NetworkError::Cidr(cidr.to_string());
+    let (ip, bits) = cidr.split_once('/').ok_or_else(bad)?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| bad())?;
+    let bits: u8 = bits.parse().map_err(|_| bad())?;
+    if bits >= 31 {
+        return Err(bad());
+    }
+    let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+    Ok((std::net::Ipv4Addr::from((u32::from(ip) & mask) + 1), bits))
+}
+
+/// Creates the bridge `name` with the gateway address of `cidr` and sets it up, unless it
+/// is there (the CNI bridge plugin takes an existing bridge as it is), so the node's own
+/// services can listen at the gateway before the first pod starts.
+pub fn ensure_bridge(name: &str, cidr: &str) -> Result<(), NetworkError> {
+    let (gw, bits) = gateway(cidr)?;
+    if run(&["link", "show", "dev", name]).is_err()
+        && let Err(e) = run(&["link", "add", "name", name, "type", "bridge"])
+        && run(&["link", "show", "dev", name]).is_err()
+    {
+        return Err(e);
+    }
+    run(&["addr", "replace", &format!("{gw}/{bits}"), "dev", name])?;
+    run(&["link", "set", "dev", name, "up"])
+}
+
 /// Deletes the bridge `name` (absent counts as deleted).
 pub fn delete_bridge(name: &str) {
     if !name.is_empty() {
@@ -158,6 +188,24 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(CONFLIST)).unwrap())
                 .unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn gateways() {
+        assert_eq!(
+            gateway("10.42.3.0/24").unwrap(),
+            ("10.42.3.1".parse().unwrap(), 24)
+        );
+        assert_eq!(
+            gateway("10.42.3.77/24").unwrap(),
+            ("10.42.3.1".parse().unwrap(), 24)
+        );
+        assert_eq!(
+            gateway("10.0.0.0/8").unwrap(),
+            ("10.0.0.1".parse().unwrap(), 8)
+        );
+        assert!(gateway("10.42.3.0/32").is_err());
+        assert!(gateway("bogus").is_err());
     }
 
     #[test]

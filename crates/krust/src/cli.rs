@@ -175,6 +175,10 @@ pub struct NodeArgs {
     /// server); upstream's 10250.
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
+    /// The resolv.conf whose nameservers the cluster DNS forwards other names to, and which
+    /// `dnsPolicy: Default` pods get.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

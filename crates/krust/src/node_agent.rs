@@ -32,6 +32,8 @@ pub struct AgentOptions {
     pub private_registry: PathBuf,
     /// The kubelet's HTTPS server (logs, exec, attach, port-forward).
     pub kubelet_server: Option<krust_kubelet::server::ServerConfig>,
+    /// The resolv.conf of the node (`--resolv-conf`): the cluster DNS's upstream resolvers.
+    pub resolv_conf: PathBuf,
 }
 
 /// A running agent.
@@ -40,6 +42,8 @@ pub struct RunningAgent {
     kubelet: JoinHandle<()>,
     /// The service proxy (nftables).
     proxy: JoinHandle<()>,
+    /// The cluster DNS server.
+    dns: JoinHandle<()>,
     proxy_config: krust_proxy::ProxyConfig,
     cluster_cidr: String,
     service_cidr: String,
@@ -120,6 +124,7 @@ impl RunningAgent {
             server: opts.kubelet_server.clone(),
             registries,
             registries_file: opts.private_registry.clone(),
+            resolv_conf: opts.resolv_conf.clone(),
         };
         let proxy_config = krust_proxy::ProxyConfig {
             table: krust_proxy::ProxyConfig::table_for(&opts.cni_bridge),
@@ -130,6 +135,7 @@ impl RunningAgent {
         let proxy = tokio::spawn(
             krust_proxy::ServiceProxy::new(client.clone(), proxy_config.clone()).run(),
         );
+        let dns = tokio::spawn(serve_cluster_dns(client.clone(), opts.clone()));
         let kubelet = tokio::spawn(async move {
             if let Err(e) = Kubelet::new(client, cfg).run().await {
                 tracing::error!(error = %e, "the kubelet stopped");
@@ -140,6 +146,7 @@ impl RunningAgent {
             containerd,
             kubelet,
             proxy,
+            dns,
             proxy_config,
             cluster_cidr: opts.cluster_cidr,
             service_cidr: opts.service_cidr,
@@ -148,6 +155,8 @@ impl RunningAgent {
 
     /// Stops the kubelet and containerd (containers keep running) and removes the routes.
     pub async fn stop(self) {
+        self.dns.abort();
+        let _ = self.dns.await;
         self.proxy.abort();
         let _ = self.proxy.await;
         let proxy_config = self.proxy_config.clone();
@@ -161,6 +170,61 @@ impl RunningAgent {
         }
         krust_kubelet::kubelet::remove_routes(&self.cluster_cidr, &self.service_cidr);
     }
+}
+
+/// Serves the cluster DNS at the gateway address of the node's podCIDR (the pod bridge's,
+/// which the kubelet creates once the node has a podCIDR), forwarding other names to the
+/// nameservers of `--resolv-conf`, and announces the address on the Node so the
+/// `kube-dns` Endpoints list it. Retries until it can bind; serves until aborted.
+async fn serve_cluster_dns(client: kube::Client, opts: AgentOptions) {
+    use k8s_openapi::api::core::v1::Node;
+    let nodes: kube::Api<Node> = kube::Api::all(client.clone());
+    let mut warned = false;
+    let dns = loop {
+        let cidr = match nodes.get_opt(&opts.node_name).await {
+            Ok(Some(n)) => n.spec.and_then(|s| {
+                s.pod_cidr
+                    .or_else(|| s.pod_cidrs.and_then(|c| c.first().cloned()))
+            }),
+            _ => None,
+        };
+        if let Some(Ok((gw, _))) = cidr.as_deref().map(krust_kubelet::network::gateway) {
+            let resolv = std::fs::read_to_string(&opts.resolv_conf).unwrap_or_default();
+            let exclude = [
+                std::net::IpAddr::V4(opts.cluster_dns),
+                std::net::IpAddr::V4(gw),
+            ];
+            let config = krust_dns::DnsConfig {
+                listen: std::net::SocketAddr::new(gw.into(), 53),
+                domain: opts.cluster_domain.clone(),
+                cluster_dns: Some(opts.cluster_dns.into()),
+                upstreams: krust_dns::forward::resolv_conf_servers(&resolv, &exclude),
+            };
+            match krust_dns::ClusterDns::bind(config).await {
+                Ok(dns) => break (dns, gw),
+                Err(e) if !warned => {
+                    tracing::debug!(error = %e, "cluster DNS cannot bind yet");
+                    warned = true;
+                }
+                Err(_) => {}
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let (dns, gw) = dns;
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        krust_controllers::clusterdns::ADDRESS_ANNOTATION: gw.to_string()}}});
+    if let Err(e) = nodes
+        .patch(
+            &opts.node_name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "announcing the cluster DNS address failed");
+    }
+    dns.run(client).await;
 }
 
 /// Removes everything an agent on `data_dir` left: containerd, its shims and containers, their

@@ -187,6 +187,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(crate::node_agent::endpoint_path),
         private_registry: node.private_registry.clone(),
+        resolv_conf: node.resolv_conf.clone(),
     };
     let agent = crate::node_agent::RunningAgent::start(client, opts).await?;
     tracing::info!(server = %server, "krust agent joined; running the kubelet");

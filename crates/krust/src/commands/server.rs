@@ -211,6 +211,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         identity: Some(identity.clone()),
         cluster_cidr: args.cluster_cidr.clone(),
         root_ca_pem: Some(pki.ca_cert_pem().to_string()),
+        cluster_dns: Some(args.cluster_dns),
         ..Default::default()
     };
     let started = krust_controllers::start(controller_client, &args.controllers, options);
@@ -284,6 +285,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .as_deref()
                 .map(crate::node_agent::endpoint_path),
             private_registry: args.node.private_registry.clone(),
+            resolv_conf: args.node.resolv_conf.clone(),
         };
         Some(crate::node_agent::RunningAgent::start(client, opts).await?)
     };
