@@ -45,6 +45,9 @@ pub struct NodeNet {
     pub service_cidr: String,
     pub cluster_dns: String,
     pub bridge: String,
+    /// The ingress controller's HTTP and HTTPS ports.
+    pub ingress_http: u16,
+    pub ingress_https: u16,
 }
 
 /// A running `krust server`.
@@ -155,6 +158,8 @@ impl Server {
             service_cidr: format!("10.{}.0.0/16", 200 + port % 50),
             cluster_dns: format!("10.{}.0.10", 200 + port % 50),
             bridge: format!("kr{port}"),
+            ingress_http: free_port(),
+            ingress_https: free_port(),
         };
         let agent_images = dir.path().join("data").join("agent").join("images");
         std::fs::create_dir_all(&agent_images).unwrap_or_else(|e| panic!("images dir: {e}"));
@@ -194,6 +199,15 @@ impl Server {
                 .unwrap_or_else(|e| panic!("resolv.conf: {e}"));
             args.push("--resolv-conf".into());
             args.push(resolv.to_string_lossy().into_owned());
+        }
+        // Nor ports 80 and 443: the ingress controller gets free ones.
+        if !extra.contains(&"--ingress-http-port") {
+            args.push("--ingress-http-port".into());
+            args.push(node.ingress_http.to_string());
+        }
+        if !extra.contains(&"--ingress-https-port") {
+            args.push("--ingress-https-port".into());
+            args.push(node.ingress_https.to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut s = Server {

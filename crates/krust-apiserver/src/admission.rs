@@ -6,10 +6,12 @@
 //!
 //! Plugins: `NamespaceLifecycle` ([`namespace_lifecycle`]), `ServiceAccount`
 //! ([`service_account`]), `Priority` ([`priority`]), `DefaultTolerationSeconds`
-//! ([`default_toleration_seconds`]), `RuntimeClass` ([`runtime_class`]). Later issues add theirs (LimitRanger, DefaultStorageClass,
+//! ([`default_toleration_seconds`]), `RuntimeClass` ([`runtime_class`]), `DefaultIngressClass`
+//! ([`default_ingress_class`]). Later issues add theirs (LimitRanger, DefaultStorageClass,
 //! NodeRestriction, PodSecurity, ResourceQuota, the webhooks) at their upstream
 //! positions.
 
+mod default_ingress_class;
 mod default_toleration_seconds;
 mod namespace_lifecycle;
 mod priority;
@@ -105,6 +107,7 @@ impl Default for AdmissionChain {
                 Box::new(priority::Priority),
                 Box::new(default_toleration_seconds::DefaultTolerationSeconds),
                 Box::new(runtime_class::RuntimeClass),
+                Box::new(default_ingress_class::DefaultIngressClass),
             ],
         }
     }

@@ -12,6 +12,7 @@ pub mod endpointslice;
 pub mod endpointslice_mirroring;
 pub mod event_ttl;
 pub mod garbage_collector;
+pub mod ingress_status;
 pub mod namespace;
 pub mod nodeipam;
 pub mod replicaset;
@@ -39,6 +40,7 @@ pub const CONTROLLERS: &[&str] = &[
     "endpointslicemirroring",
     "service-lb-controller",
     "cluster-dns",
+    "ingress-status",
 ];
 
 /// Settings of the controller manager (the flags of upstream's kube-controller-manager and
@@ -186,6 +188,9 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
                 }
                 None => continue,
             },
+            "ingress-status" => {
+                tasks.spawn(ingress_status::IngressStatusController::new(client).run());
+            }
             "eventttl" => {
                 tasks.spawn(event_ttl::EventTtlController::new(client, options.event_ttl).run());
             }

@@ -179,6 +179,12 @@ pub struct NodeArgs {
     /// `dnsPolicy: Default` pods get.
     #[arg(long, default_value = "/etc/resolv.conf")]
     pub resolv_conf: PathBuf,
+    /// Port the ingress controller serves HTTP on (0: none).
+    #[arg(long, default_value_t = 80)]
+    pub ingress_http_port: u16,
+    /// Port the ingress controller serves HTTPS on (0: none).
+    #[arg(long, default_value_t = 443)]
+    pub ingress_https_port: u16,
 }
 
 #[derive(Debug, Clone, Args)]

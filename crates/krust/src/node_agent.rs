@@ -1,7 +1,7 @@
 //! The real node agent, shared by `krust server` (in-process, unless `--disable-agent`) and
 //! `krust agent`: containerd as a supervised child (unless `--container-runtime-endpoint`
 //! names a running one), the air-gap images of `<data-dir>/agent/images/` imported, then the
-//! kubelet. Stopping the agent stops containerd (its shims keep the containers running, and
+//! kubelet, the service proxy, the cluster DNS and the ingress controller. Stopping the agent stops containerd (its shims keep the containers running, and
 //! the next start adopts them) and removes the kubelet's `unreachable` routes;
 //! [`cleanup`] (`krust agent cleanup`) removes everything, containers included.
 
@@ -34,6 +34,8 @@ pub struct AgentOptions {
     pub kubelet_server: Option<krust_kubelet::server::ServerConfig>,
     /// The resolv.conf of the node (`--resolv-conf`): the cluster DNS's upstream resolvers.
     pub resolv_conf: PathBuf,
+    /// The ingress controller's HTTP and HTTPS ports (0: not served).
+    pub ingress_ports: (u16, u16),
 }
 
 /// A running agent.
@@ -44,6 +46,8 @@ pub struct RunningAgent {
     proxy: JoinHandle<()>,
     /// The cluster DNS server.
     dns: JoinHandle<()>,
+    /// The ingress controller.
+    ingress: JoinHandle<()>,
     proxy_config: krust_proxy::ProxyConfig,
     cluster_cidr: String,
     service_cidr: String,
@@ -136,6 +140,19 @@ impl RunningAgent {
             krust_proxy::ServiceProxy::new(client.clone(), proxy_config.clone()).run(),
         );
         let dns = tokio::spawn(serve_cluster_dns(client.clone(), opts.clone()));
+        let any = |port: u16| {
+            (port != 0).then(|| std::net::SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+        };
+        let ingress = tokio::spawn(
+            krust_ingress::IngressController::new(
+                client.clone(),
+                krust_ingress::IngressConfig {
+                    http: any(opts.ingress_ports.0),
+                    https: any(opts.ingress_ports.1),
+                },
+            )
+            .run(),
+        );
         let kubelet = tokio::spawn(async move {
             if let Err(e) = Kubelet::new(client, cfg).run().await {
                 tracing::error!(error = %e, "the kubelet stopped");
@@ -147,6 +164,7 @@ impl RunningAgent {
             kubelet,
             proxy,
             dns,
+            ingress,
             proxy_config,
             cluster_cidr: opts.cluster_cidr,
             service_cidr: opts.service_cidr,
@@ -157,6 +175,8 @@ impl RunningAgent {
     pub async fn stop(self) {
         self.dns.abort();
         let _ = self.dns.await;
+        self.ingress.abort();
+        let _ = self.ingress.await;
         self.proxy.abort();
         let _ = self.proxy.await;
         let proxy_config = self.proxy_config.clone();

@@ -188,6 +188,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             .map(crate::node_agent::endpoint_path),
         private_registry: node.private_registry.clone(),
         resolv_conf: node.resolv_conf.clone(),
+        ingress_ports: (node.ingress_http_port, node.ingress_https_port),
     };
     let agent = crate::node_agent::RunningAgent::start(client, opts).await?;
     tracing::info!(server = %server, "krust agent joined; running the kubelet");

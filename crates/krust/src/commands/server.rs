@@ -286,6 +286,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                 .map(crate::node_agent::endpoint_path),
             private_registry: args.node.private_registry.clone(),
             resolv_conf: args.node.resolv_conf.clone(),
+            ingress_ports: (args.node.ingress_http_port, args.node.ingress_https_port),
         };
         Some(crate::node_agent::RunningAgent::start(client, opts).await?)
     };
