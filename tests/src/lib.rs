@@ -2,6 +2,7 @@
 //! directory and a free loopback port, drives it with the real `kubectl` (`/usr/bin/kubectl`
 //! or `$KUBECTL`) and kube-rs, and stops it (SIGKILL) when dropped, even when a test fails.
 
+pub mod cluster;
 pub mod dns;
 
 use std::io::Write;
@@ -61,6 +62,8 @@ pub struct Server {
     pub node: Option<NodeNet>,
     /// Held while a node server runs: one at a time on this machine.
     _node_lock: Option<std::fs::File>,
+    /// The address it binds and advertises (127.0.0.1 unless [`Server::start_on`]).
+    pub address: String,
 }
 
 /// The repository's root directory.
@@ -102,6 +105,11 @@ impl Server {
 
     /// Starts a server with extra `krust server` flags.
     pub fn start_with(extra: &[&str]) -> Server {
+        Self::start_on("127.0.0.1", extra)
+    }
+
+    /// Starts a server that binds and advertises `address`, with extra `krust server` flags.
+    pub fn start_on(address: &str, extra: &[&str]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("krust-e2e-")
             .tempdir()
@@ -123,6 +131,7 @@ impl Server {
             extra_args,
             node: None,
             _node_lock: None,
+            address: address.to_string(),
         };
         s.spawn();
         s
@@ -218,6 +227,7 @@ impl Server {
             extra_args: args,
             node: Some(node),
             _node_lock: Some(lock),
+            address: "127.0.0.1".to_string(),
         };
         s.spawn();
         s
@@ -274,9 +284,9 @@ impl Server {
             .arg("--https-port")
             .arg(self.port.to_string())
             .arg("--bind-address")
-            .arg("127.0.0.1")
+            .arg(&self.address)
             .arg("--advertise-address")
-            .arg("127.0.0.1")
+            .arg(&self.address)
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
             .args(self.node.is_none().then_some("--disable-agent"))
@@ -298,7 +308,7 @@ impl Server {
                 panic!("krust server exited early ({status}):\n{}", self.log());
             }
             if self.kubeconfig.exists()
-                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && TcpStream::connect((self.address.as_str(), self.port)).is_ok()
                 && self.kubectl(&["get", "--raw", "/readyz"]).status.success()
             {
                 return;

@@ -255,3 +255,103 @@ spec:
     s.stop();
     assert!(!nft_tables().contains(&table), "{}", nft_tables());
 }
+
+/// An nftables table of the test's own counting packets to `cidrs` that leave through any
+/// interface but loopback and the node's bridge; removed when dropped.
+struct EgressCounter {
+    table: String,
+}
+
+impl EgressCounter {
+    fn new(table: &str, bridge: &str, cidrs: &[&str]) -> EgressCounter {
+        let script = format!(
+            "table ip {table} {{\n chain out {{\n  type filter hook output priority -300; policy accept;\n  \
+             oifname != {{ \"lo\", \"{bridge}\" }} ip daddr {{ {} }} counter\n }}\n}}\n",
+            cidrs.join(", ")
+        );
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("nft: {e}"));
+        use std::io::Write;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(script.as_bytes())
+                .unwrap_or_else(|e| panic!("nft: {e}"));
+        }
+        let status = child.wait().unwrap_or_else(|e| panic!("nft: {e}"));
+        assert!(status.success(), "nft -f: {script}");
+        EgressCounter {
+            table: table.to_string(),
+        }
+    }
+
+    /// Packets counted so far.
+    fn packets(&self) -> u64 {
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", &self.table])
+            .output()
+            .unwrap_or_else(|e| panic!("nft: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| *w == "packets")
+            .unwrap_or_else(|| panic!("no counter in {text}"));
+        words
+            .get(at + 1)
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {text}"))
+    }
+}
+
+impl Drop for EgressCounter {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.table])
+            .status();
+    }
+}
+
+#[test]
+fn traffic_to_unused_cluster_addresses_stays_on_this_machine() {
+    let s = Server::start_node(&[]);
+    let node = s.node.clone().unwrap();
+    let counter = EgressCounter::new(
+        &format!("krust-test-egress-{}", s.port),
+        &node.bridge,
+        &[&node.cluster_cidr, &node.service_cidr],
+    );
+    // A Service IP and a pod IP nobody has.
+    let service_ip = node.service_cidr.replace(".0.0/16", ".250.250");
+    let pod_ip = node.cluster_cidr.replace(".0.0/16", ".250.250");
+    for ip in [&service_ip, &pod_ip] {
+        let started = Instant::now();
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", &format!("http://{ip}/")])
+            .output()
+            .unwrap_or_else(|e| panic!("curl: {e}"));
+        // 7: could not connect (the unreachable route), not 28 (timed out).
+        assert_eq!(
+            out.status.code(),
+            Some(7),
+            "{ip}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+    let routes = Command::new("ip").args(["route", "show"]).output().unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    for cidr in [&node.cluster_cidr, &node.service_cidr] {
+        assert!(
+            routes.contains(&format!("unreachable {cidr}")),
+            "no unreachable route for {cidr}:\n{routes}"
+        );
+    }
+    assert_eq!(
+        counter.packets(),
+        0,
+        "packets to the cluster ranges left the machine"
+    );
+}

@@ -161,7 +161,8 @@ mod tests {
                 "ServiceAccount",
                 "Priority",
                 "DefaultTolerationSeconds",
-                "RuntimeClass"
+                "RuntimeClass",
+                "DefaultIngressClass"
             ]
         );
     }

@@ -99,6 +99,7 @@ pub fn add_routes(cfg: &KubeletConfig) {
 
 /// Removes what [`add_routes`] added.
 pub fn remove_routes(cluster_cidr: &str, service_cidr: &str) {
+    crate::node_routes::remove(cluster_cidr);
     for cidr in [cluster_cidr, service_cidr] {
         if !cidr.is_empty() {
             network::remove_unreachable_route(cidr);
@@ -213,6 +214,11 @@ impl Kubelet {
 
         let (net_tx, net_rx) = watch::channel(false);
         tokio::spawn(network_loop(client.clone(), cfg.clone(), net_tx));
+        tokio::spawn(crate::node_routes::run(
+            client.clone(),
+            cfg.node_name.clone(),
+            cfg.cluster_cidr.clone(),
+        ));
         let events = Events::new(client.clone());
         let node_ref = node_reference(&cfg.node_name);
         events.object(
@@ -429,6 +435,10 @@ async fn network_loop(client: kube::Client, cfg: Arc<KubeletConfig>, ready: watc
             if network::check_cidr(&cidr).is_err() {
                 tracing::warn!(cidr = %cidr, "the node's podCIDR is not an IPv4 CIDR");
             } else {
+                // Pods' packets are routed through the node (to Services, other nodes).
+                if let Err(e) = std::fs::write("/proc/sys/net/ipv4/ip_forward", "1") {
+                    tracing::warn!(error = %e, "enabling IP forwarding failed");
+                }
                 if let Err(e) = network::ensure_bridge(&cfg.cni_bridge, &cidr) {
                     tracing::warn!(bridge = %cfg.cni_bridge, error = %e, "creating the pod bridge failed");
                 }

@@ -21,6 +21,7 @@ pub mod machine;
 pub mod metrics;
 pub mod network;
 pub mod node;
+pub mod node_routes;
 pub mod pleg;
 pub mod pod_worker;
 pub mod pods;

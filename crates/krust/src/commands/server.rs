@@ -178,7 +178,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {bind}:{}", args.https_port))?;
 
-    let url = format!("https://127.0.0.1:{}", args.https_port);
+    // Loopback when the server listens there (or everywhere), else the address it binds.
+    let local = if bind.is_unspecified() || bind.is_loopback() {
+        "127.0.0.1".to_string()
+    } else {
+        bind.to_string()
+    };
+    let url = format!("https://{local}:{}", args.https_port);
     let kubeconfig = admin_kubeconfig(
         &url,
         pki.ca_cert_pem(),
