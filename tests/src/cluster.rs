@@ -32,6 +32,8 @@ pub struct Cluster {
     pub nodes: Vec<ClusterNode>,
     /// The cluster's pod and Service networks and DNS address.
     pub net: NodeNet,
+    /// The first address of the server's `--service-lb-pool` (8 addresses on the nodes' link).
+    pub lb_pool_first: String,
     // Dropped after the agents and the server are stopped (field order).
     _host: HostNet,
     _lock: std::fs::File,
@@ -181,6 +183,8 @@ impl Cluster {
                 &net.service_cidr,
                 "--cluster-dns",
                 &net.cluster_dns,
+                "--service-lb-pool",
+                &format!("10.251.{subnet}.200-10.251.{subnet}.207"),
             ],
         );
         let token = std::fs::read_to_string(server.data_dir().join("server").join("token"))
@@ -189,6 +193,7 @@ impl Cluster {
             server,
             nodes: Vec::new(),
             net,
+            lb_pool_first: format!("10.251.{subnet}.200"),
             _host: host,
             _lock: lock,
         };

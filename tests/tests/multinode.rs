@@ -1,7 +1,8 @@
 //! Several nodes (issue 10 in part): a server and two agents in network namespaces of their
 //! own (`krust_e2e::cluster`), each with its own containerd. Pods reach pods on the other node
 //! (host-gw routes), a ClusterIP and the cluster DNS work from pods on both nodes, a NodePort
-//! answers on every node, and an Ingress on either node reaches pods on both. Afterwards no
+//! answers on every node, a LoadBalancer gets an address of `--service-lb-pool` that answers
+//! on the nodes' link, and an Ingress on either node reaches pods on both. Afterwards no
 //! namespace, veth, bridge or route of the cluster is left.
 
 use krust_e2e::cluster::Cluster;
@@ -54,6 +55,18 @@ spec:
     app: web
   ports:
   - port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web-lb
+spec:
+  type: LoadBalancer
+  selector:
+    app: web
+  ports:
+  - port: 8080
+    targetPort: 80
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -160,6 +173,25 @@ fn pods_services_dns_and_ingress_across_two_nodes() {
             n.name
         );
     }
+
+    // A LoadBalancer gets the first address of the pool, announced by one node.
+    let lb = c.lb_pool_first.clone();
+    assert!(
+        eventually(WAIT, || s.ok(&[
+            "get",
+            "svc",
+            "web-lb",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[*].ip}"
+        ]) == lb),
+        "web-lb did not get {lb}"
+    );
+    assert!(s.ok(&["get", "svc", "web-lb"]).contains(&lb));
+    assert!(
+        eventually(WAIT, || curl(&[&format!("http://{lb}:8080/")])
+            .contains("Welcome to nginx!")),
+        "the pool address {lb} did not answer"
+    );
 
     // The Ingress on either node reaches the pods of both.
     for n in &c.nodes {

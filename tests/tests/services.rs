@@ -230,14 +230,45 @@ spec:
         ]),
         ""
     );
-    s.ok(&["delete", "svc", "lb", "lb-second"]);
+    // ... and a condition saying why.
+    assert!(
+        eventually(WAIT, || s.ok(&[
+            "get",
+            "svc",
+            "lb-second",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PortConflict\")].status}"
+        ]) == "True"),
+        "no PortConflict condition"
+    );
+    // Once the older one is gone, the younger gets the address and loses the condition.
+    s.ok(&["delete", "svc", "lb"]);
+    assert!(
+        eventually(WAIT, || s.ok(&[
+            "get",
+            "svc",
+            "lb-second",
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[*].ip}|{.status.conditions}"
+        ]) == format!("{node_ip}|")),
+        "lb-second did not take over the port"
+    );
+    s.ok(&["delete", "svc", "lb-second"]);
 
     // A Service without endpoints fails at once, from the host and from a pod.
     s.ok(&["create", "service", "clusterip", "nothing", "--tcp=80"]);
     let empty = s.ok(&["get", "svc", "nothing", "-o", "jsonpath={.spec.clusterIP}"]);
     let started = Instant::now();
-    let (ok, _) = curl(&format!("http://{empty}/"));
-    assert!(!ok);
+    // Refused (upstream's reject), not "no route to host" nor a timeout.
+    let addr: std::net::SocketAddr = format!("{empty}:80").parse().unwrap();
+    assert!(
+        eventually(WAIT, || {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .err()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        }),
+        "a Service without endpoints was not refused"
+    );
     eprintln!(
         "a Service without endpoints failed after {:?}",
         started.elapsed()

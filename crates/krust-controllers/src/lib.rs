@@ -63,6 +63,8 @@ pub struct ControllerOptions {
     /// The cluster DNS Service IP (`--cluster-dns`) the `kube-dns` Service gets (None: the
     /// cluster DNS controller does not run).
     pub cluster_dns: Option<std::net::Ipv4Addr>,
+    /// Addresses LoadBalancer Services get (`--service-lb-pool`; empty: the nodes').
+    pub lb_pool: Vec<std::net::Ipv4Addr>,
 }
 
 impl Default for ControllerOptions {
@@ -74,6 +76,7 @@ impl Default for ControllerOptions {
             identity: None,
             root_ca_pem: None,
             cluster_dns: None,
+            lb_pool: Vec::new(),
         }
     }
 }
@@ -180,7 +183,11 @@ pub async fn run(client: kube::Client, names: Vec<&'static str>, options: Contro
                 );
             }
             "service-lb-controller" => {
-                tasks.spawn(servicelb::ServiceLbController::new(client).run());
+                tasks.spawn(
+                    servicelb::ServiceLbController::new(client)
+                        .with_pool(options.lb_pool.clone())
+                        .run(),
+                );
             }
             "cluster-dns" => match options.cluster_dns {
                 Some(ip) => {

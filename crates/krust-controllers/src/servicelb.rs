@@ -2,8 +2,11 @@
 //! LoadBalancer (without a `loadBalancerClass`) gets `status.loadBalancer.ingress` with the
 //! InternalIPs of the Ready nodes, where each node's service proxy answers at the Service's
 //! ports. Two such Services cannot share a port and protocol: the younger one gets no
-//! address and a `PortConflict` Warning Event naming the older one, instead of being
-//! silently dropped.
+//! address, a `PortConflict` Warning Event naming the older one and a `PortConflict`
+//! condition, instead of being silently dropped. With `--service-lb-pool`, each Service gets
+//! an address of its own from the pool instead (kept across restarts, `spec.loadBalancerIP`
+//! honoured when free; an exhausted pool is an `AllocationFailed` Event), which the first
+//! Ready node announces on its link.
 
 use crate::events::EventRecorder;
 use crate::runtime::{Informer, Informers};
@@ -16,17 +19,130 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
+/// The Service condition of a load balancer that lost a port to an older one.
+pub const CONFLICT_CONDITION: &str = "PortConflict";
+
 /// The load-balancer controller.
 pub struct ServiceLbController {
     client: Client,
+    pool: Vec<std::net::Ipv4Addr>,
 }
 
-/// The addresses a LoadBalancer Service should have, or the conflict that keeps it from any.
+/// The addresses a LoadBalancer Service should have, or what keeps it from any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assignment {
     Ingress(Vec<String>),
     /// `port/PROTOCOL` and the Service (`ns/name`) that holds it.
     Conflict(String, String),
+    /// Every address of the pool is taken.
+    Exhausted,
+}
+
+/// The addresses of a `--service-lb-pool` value: comma-separated CIDRs (`10.0.0.0/29`) and
+/// ranges (`10.0.0.10-10.0.0.20`), at most 65,536 addresses.
+pub fn parse_pool(text: &str) -> Result<Vec<std::net::Ipv4Addr>, String> {
+    use std::net::Ipv4Addr;
+    let mut out = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad =
+            || format!("{item:?}: expected a CIDR (10.0.0.0/29) or a range (10.0.0.10-10.0.0.20)");
+        let (first, last) = if let Some((ip, bits)) = item.split_once('/') {
+            let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+            let bits: u32 = bits.parse().map_err(|_| bad())?;
+            if bits > 32 {
+                return Err(bad());
+            }
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            let base = u32::from(ip) & mask;
+            (base, base | !mask)
+        } else if let Some((a, b)) = item.split_once('-') {
+            let a: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+            let b: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+            (u32::from(a), u32::from(b))
+        } else {
+            let ip: Ipv4Addr = item.parse().map_err(|_| bad())?;
+            (u32::from(ip), u32::from(ip))
+        };
+        if last < first || (last - first) as usize + out.len() >= 65_536 {
+            return Err(format!("{item:?}: empty or larger than 65,536 addresses"));
+        }
+        out.extend((first..=last).map(Ipv4Addr::from));
+    }
+    Ok(out)
+}
+
+fn load_balancers(services: &[Arc<Service>]) -> Vec<&Arc<Service>> {
+    let mut lbs: Vec<&Arc<Service>> = services
+        .iter()
+        .filter(|s| {
+            s.spec.as_ref().is_some_and(|sp| {
+                sp.type_.as_deref() == Some("LoadBalancer") && sp.load_balancer_class.is_none()
+            })
+        })
+        .collect();
+    lbs.sort_by_key(|s| {
+        (
+            s.metadata.creation_timestamp.clone().map(|t| t.0),
+            s.name_any(),
+        )
+    });
+    lbs
+}
+
+fn service_key(svc: &Service) -> String {
+    format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any())
+}
+
+/// What every LoadBalancer Service gets from `pool`: the address it has (first holder wins),
+/// else the `spec.loadBalancerIP` it asks for when free, else the lowest free one.
+pub fn assign_from_pool(
+    services: &[Arc<Service>],
+    pool: &[std::net::Ipv4Addr],
+) -> BTreeMap<String, Assignment> {
+    let lbs = load_balancers(services);
+    let in_pool: BTreeSet<String> = pool.iter().map(|ip| ip.to_string()).collect();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    let mut out = BTreeMap::new();
+    let mut waiting = Vec::new();
+    for svc in &lbs {
+        let current = svc
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .and_then(|i| i.first())
+            .and_then(|i| i.ip.clone())
+            .filter(|ip| in_pool.contains(ip) && !taken.contains(ip));
+        match current {
+            Some(ip) => {
+                taken.insert(ip.clone());
+                out.insert(service_key(svc), Assignment::Ingress(vec![ip]));
+            }
+            None => waiting.push(*svc),
+        }
+    }
+    for svc in waiting {
+        let asked = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.load_balancer_ip.clone())
+            .filter(|ip| in_pool.contains(ip) && !taken.contains(ip));
+        let ip = asked.or_else(|| {
+            pool.iter()
+                .map(|ip| ip.to_string())
+                .find(|ip| !taken.contains(ip))
+        });
+        match ip {
+            Some(ip) => {
+                taken.insert(ip.clone());
+                out.insert(service_key(svc), Assignment::Ingress(vec![ip]));
+            }
+            None => {
+                out.insert(service_key(svc), Assignment::Exhausted);
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn node_ready(n: &Node) -> bool {
@@ -56,24 +172,11 @@ pub fn node_addresses(nodes: &[Arc<Node>]) -> Vec<String> {
 /// What every LoadBalancer Service of `services` gets, oldest first claiming its ports.
 pub fn assign(services: &[Arc<Service>], nodes: &[Arc<Node>]) -> BTreeMap<String, Assignment> {
     let addresses = node_addresses(nodes);
-    let mut lbs: Vec<&Arc<Service>> = services
-        .iter()
-        .filter(|s| {
-            s.spec.as_ref().is_some_and(|sp| {
-                sp.type_.as_deref() == Some("LoadBalancer") && sp.load_balancer_class.is_none()
-            })
-        })
-        .collect();
-    lbs.sort_by_key(|s| {
-        (
-            s.metadata.creation_timestamp.clone().map(|t| t.0),
-            s.name_any(),
-        )
-    });
+    let lbs = load_balancers(services);
     let mut held: BTreeMap<String, String> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for svc in lbs {
-        let key = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
+        let key = service_key(svc);
         let ports: Vec<String> = svc
             .spec
             .as_ref()
@@ -102,7 +205,16 @@ pub fn assign(services: &[Arc<Service>], nodes: &[Arc<Node>]) -> BTreeMap<String
 
 impl ServiceLbController {
     pub fn new(client: Client) -> Self {
-        ServiceLbController { client }
+        ServiceLbController {
+            client,
+            pool: Vec::new(),
+        }
+    }
+
+    /// Addresses come from `pool` (`--service-lb-pool`) instead of the nodes.
+    pub fn with_pool(mut self, pool: Vec<std::net::Ipv4Addr>) -> Self {
+        self.pool = pool;
+        self
     }
 
     /// Runs until the process ends.
@@ -121,35 +233,58 @@ impl ServiceLbController {
         let mut announced: BTreeSet<(String, String)> = BTreeSet::new();
         loop {
             let all = services.list_all();
-            for (key, assignment) in assign(&all, &nodes.list_all()) {
+            let assignments = if self.pool.is_empty() {
+                assign(&all, &nodes.list_all())
+            } else {
+                assign_from_pool(&all, &self.pool)
+            };
+            for (key, assignment) in assignments {
                 let (ns, name) = key.split_once('/').unwrap_or(("", key.as_str()));
                 let Some(svc) = services.get(ns, name) else {
                     continue;
                 };
+                let reference = ObjectReference {
+                    api_version: Some("v1".into()),
+                    kind: Some("Service".into()),
+                    namespace: Some(ns.to_string()),
+                    name: Some(name.to_string()),
+                    uid: svc.metadata.uid.clone(),
+                    ..ObjectReference::default()
+                };
+                let mut conflict = None;
                 let ingress: Vec<String> = match &assignment {
                     Assignment::Ingress(ips) => ips.clone(),
                     Assignment::Conflict(port, owner) => {
+                        let message = format!(
+                            "port {port} is already used by the load balancer of Service {owner}"
+                        );
                         if announced.insert((key.clone(), owner.clone())) {
-                            let reference = ObjectReference {
-                                api_version: Some("v1".into()),
-                                kind: Some("Service".into()),
-                                namespace: Some(ns.to_string()),
-                                name: Some(name.to_string()),
-                                uid: svc.metadata.uid.clone(),
-                                ..ObjectReference::default()
-                            };
+                            events
+                                .record(&reference, "Warning", "PortConflict", &message)
+                                .await;
+                        }
+                        conflict = Some(message);
+                        Vec::new()
+                    }
+                    Assignment::Exhausted => {
+                        if announced.insert((key.clone(), String::new())) {
                             events
                                 .record(
                                     &reference,
                                     "Warning",
-                                    "PortConflict",
-                                    &format!("port {port} is already used by the load balancer of Service {owner}"),
+                                    "AllocationFailed",
+                                    "no address of the load-balancer pool is free",
                                 )
                                 .await;
                         }
                         Vec::new()
                     }
                 };
+                let had_conflict = svc
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == CONFLICT_CONDITION));
                 let current: Vec<String> = svc
                     .status
                     .as_ref()
@@ -157,7 +292,7 @@ impl ServiceLbController {
                     .and_then(|lb| lb.ingress.as_ref())
                     .map(|i| i.iter().filter_map(|x| x.ip.clone()).collect())
                     .unwrap_or_default();
-                if current == ingress {
+                if current == ingress && had_conflict == conflict.is_some() {
                     continue;
                 }
                 let entries: Vec<serde_json::Value> = ingress
@@ -165,7 +300,34 @@ impl ServiceLbController {
                     .map(|ip| json!({"ip": ip, "ipMode": "VIP"}))
                     .collect();
                 let api: Api<Service> = Api::namespaced(self.client.clone(), ns);
-                let patch = json!({"status": {"loadBalancer": {"ingress": entries}}});
+                // No address: no `ingress` list at all (null removes it), as upstream shows it.
+                let entries = if entries.is_empty() {
+                    serde_json::Value::Null
+                } else {
+                    serde_json::Value::Array(entries)
+                };
+                let mut patch = json!({"status": {"loadBalancer": {"ingress": entries}}});
+                if let Some(message) = &conflict {
+                    patch["status"]["conditions"] = json!([{
+                        "type": CONFLICT_CONDITION, "status": "True", "reason": "PortConflict",
+                        "message": message,
+                        "lastTransitionTime": krust_api::time::now_rfc3339(),
+                        "observedGeneration": svc.metadata.generation.unwrap_or(0)}]);
+                } else if had_conflict {
+                    let kept: Vec<_> = svc
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.clone())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|c| c.type_ != CONFLICT_CONDITION)
+                        .collect();
+                    patch["status"]["conditions"] = if kept.is_empty() {
+                        serde_json::Value::Null
+                    } else {
+                        json!(kept)
+                    };
+                }
                 if let Err(e) = api
                     .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
@@ -219,5 +381,51 @@ mod tests {
             got["d/young"],
             Assignment::Conflict("80/TCP".into(), "d/old".into())
         );
+    }
+
+    #[test]
+    fn pools_parse_and_give_each_service_its_own_address() {
+        let pool = parse_pool("10.0.0.8/30, 10.0.0.20-10.0.0.21").unwrap();
+        let text: Vec<String> = pool.iter().map(|i| i.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "10.0.0.8",
+                "10.0.0.9",
+                "10.0.0.10",
+                "10.0.0.11",
+                "10.0.0.20",
+                "10.0.0.21"
+            ]
+        );
+        assert!(parse_pool("10.0.0.5-10.0.0.1").is_err());
+        assert!(parse_pool("10.0.0.0/8").is_err());
+        assert!(parse_pool("nope").is_err());
+        let svc = |name: &str, at: &str, asked: Option<&str>, has: Option<&str>| -> Arc<Service> {
+            let mut v = json!({"metadata": {"name": name, "namespace": "d", "creationTimestamp": at},
+                "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}});
+            if let Some(ip) = asked {
+                v["spec"]["loadBalancerIP"] = json!(ip);
+            }
+            if let Some(ip) = has {
+                v["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
+            }
+            Arc::new(serde_json::from_value(v).unwrap())
+        };
+        let pool = parse_pool("10.0.0.1-10.0.0.3").unwrap();
+        let got = assign_from_pool(
+            &[
+                svc("a", "2026-01-01T00:00:00Z", None, None),
+                svc("b", "2026-01-02T00:00:00Z", None, Some("10.0.0.1")),
+                svc("c", "2026-01-03T00:00:00Z", Some("10.0.0.3"), None),
+                svc("d", "2026-01-04T00:00:00Z", None, None),
+            ],
+            &pool,
+        );
+        let ip = |s: &str| Assignment::Ingress(vec![s.to_string()]);
+        assert_eq!(got["d/b"], ip("10.0.0.1"));
+        assert_eq!(got["d/a"], ip("10.0.0.2"));
+        assert_eq!(got["d/c"], ip("10.0.0.3"));
+        assert_eq!(got["d/d"], Assignment::Exhausted);
     }
 }

@@ -6,10 +6,11 @@
 //! past the `unreachable` route that keeps unassigned Service IPs on this machine. The table
 //! and the routes go on a clean stop and with [`cleanup`].
 
+pub mod announce;
 pub mod nft;
 pub mod ruleset;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use krust_client::runtime::Informers;
 use std::collections::BTreeSet;
@@ -28,6 +29,8 @@ pub struct ProxyConfig {
     pub bridge: String,
     /// This node's name (the endpoints of `Local` traffic policies are its own).
     pub node_name: String,
+    /// This node's InternalIP (load-balancer pool addresses are announced on its interface).
+    pub node_ip: Option<std::net::Ipv4Addr>,
 }
 
 impl ProxyConfig {
@@ -53,15 +56,20 @@ impl ServiceProxy {
         let informers = Informers::new(self.client.clone());
         let services = informers.get::<Service>();
         let slices = informers.get::<EndpointSlice>();
+        let nodes = informers.get::<Node>();
         services.wait_synced().await;
         slices.wait_synced().await;
+        nodes.wait_synced().await;
         let changed = Arc::new(Notify::new());
         {
             let c = changed.clone();
             services.add_handler(move |_| c.notify_one());
             let c = changed.clone();
             slices.add_handler(move |_| c.notify_one());
+            let c = changed.clone();
+            nodes.add_handler(move |_| c.notify_one());
         }
+        let mut announcing: BTreeSet<String> = BTreeSet::new();
         // What the table holds (None: unknown, so the next sync writes it whole).
         let mut programmed: Option<ruleset::Rendered> = None;
         let mut routed: BTreeSet<String> = BTreeSet::new();
@@ -112,6 +120,27 @@ impl ServiceProxy {
                 nft::del_route(ip, &self.config.bridge).await;
             }
             routed = wanted_routes;
+            let announce = announce::wanted(
+                &services.list_all(),
+                &nodes.list_all(),
+                &self.config.node_name,
+            );
+            if announce != announcing {
+                let device = self
+                    .config
+                    .node_ip
+                    .and_then(|ip| announce::device_of(&ip.to_string()));
+                match device {
+                    Some(device) => {
+                        let want = announce.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || announce::apply(&want, &device))
+                                .await;
+                        announcing = announce;
+                    }
+                    None => tracing::warn!("no interface holds the node's address: not announcing"),
+                }
+            }
             // Resync at least every 30 s; a table removed by someone else is written again.
             let _ = tokio::time::timeout(Duration::from_secs(30), changed.notified()).await;
             if programmed.is_some() && !nft::table_exists(table).await {
@@ -125,4 +154,5 @@ impl ServiceProxy {
 /// blocking.
 pub fn cleanup(config: &ProxyConfig) {
     nft::cleanup_blocking(&config.table, &config.bridge);
+    announce::remove_all();
 }

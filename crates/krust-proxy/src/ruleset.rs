@@ -69,14 +69,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The ClusterIPs that have at least one endpoint (they get a host route so the node
-    /// itself reaches them past the `unreachable` route of the Service CIDR).
+    /// The ClusterIPs of the Services (they get a host route so the node itself reaches them
+    /// past the `unreachable` route of the Service CIDR, and a port without endpoints is
+    /// refused by the output chain's `reject`, as upstream, instead of "no route to host").
     pub fn routed_ips(&self) -> BTreeSet<String> {
-        self.ports
-            .iter()
-            .filter(|p| !p.cluster_targets().is_empty())
-            .map(|p| p.cluster_ip.clone())
-            .collect()
+        self.ports.iter().map(|p| p.cluster_ip.clone()).collect()
     }
 }
 
@@ -546,7 +543,7 @@ mod tests {
         assert_eq!(p.ports[2].node_port, Some(30080));
         assert_eq!(
             p.routed_ips().into_iter().collect::<Vec<_>>(),
-            ["10.43.0.20", "10.43.0.22"]
+            ["10.43.0.20", "10.43.0.21", "10.43.0.22"]
         );
         let text = script("krust-proxy-test", "10.42.0.0/16", &p);
         assert!(
@@ -626,7 +623,7 @@ mod tests {
         nft_accepts(&text);
         // On a node without a local endpoint, both are rejected.
         let elsewhere = plan(&services, &slices, "n3");
-        assert!(elsewhere.routed_ips().is_empty());
+        assert_eq!(elsewhere.routed_ips().len(), 1);
         let text = script("krust-proxy-test", "10.42.0.0/16", &elsewhere);
         assert!(
             text.contains("elements = { 10.43.0.30 . tcp . 80 }"),

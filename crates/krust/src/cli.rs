@@ -70,6 +70,10 @@ pub struct ServerArgs {
     /// Cluster DNS Service IP.
     #[arg(long, default_value = "10.43.0.10")]
     pub cluster_dns: std::net::Ipv4Addr,
+    /// Addresses LoadBalancer Services get, one each (CIDRs and `a-b` ranges, comma-separated),
+    /// instead of the nodes' addresses; the first Ready node announces them on its link.
+    #[arg(long, default_value = "")]
+    pub service_lb_pool: String,
     /// Cluster DNS domain.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,

@@ -135,6 +135,7 @@ impl RunningAgent {
             cluster_cidr: opts.cluster_cidr.clone(),
             bridge: opts.cni_bridge.clone(),
             node_name: opts.node_name.clone(),
+            node_ip: Some(opts.node_ip),
         };
         let proxy = tokio::spawn(
             krust_proxy::ServiceProxy::new(client.clone(), proxy_config.clone()).run(),
@@ -279,6 +280,7 @@ pub fn cleanup(
         cluster_cidr: cluster_cidr.to_string(),
         bridge: bridge.to_string(),
         node_name: String::new(),
+        node_ip: None,
     });
     krust_kubelet::network::delete_bridge(bridge);
     Ok(())

@@ -218,6 +218,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         cluster_cidr: args.cluster_cidr.clone(),
         root_ca_pem: Some(pki.ca_cert_pem().to_string()),
         cluster_dns: Some(args.cluster_dns),
+        lb_pool: krust_controllers::servicelb::parse_pool(&args.service_lb_pool)
+            .map_err(|e| anyhow::anyhow!("--service-lb-pool {e}"))?,
         ..Default::default()
     };
     let started = krust_controllers::start(controller_client, &args.controllers, options);
