@@ -111,15 +111,28 @@ impl ServiceProxy {
                 }
             }
             let wanted_routes = plan.routed_ips();
-            for ip in wanted_routes.difference(&routed) {
-                if let Err(e) = nft::add_route(ip, &self.config.bridge).await {
-                    tracing::warn!(%ip, error = %e, "adding a ClusterIP route failed");
+            // Routes not added (the bridge may not exist yet) are tried again shortly.
+            let mut missing = 0usize;
+            let to_add: Vec<String> = wanted_routes.difference(&routed).cloned().collect();
+            for ip in to_add {
+                match nft::add_route(&ip, &self.config.bridge).await {
+                    Ok(()) => {
+                        routed.insert(ip);
+                    }
+                    Err(e) => {
+                        missing += 1;
+                        tracing::debug!(%ip, error = %e, "adding a ClusterIP route failed");
+                    }
                 }
             }
-            for ip in routed.difference(&wanted_routes) {
-                nft::del_route(ip, &self.config.bridge).await;
+            if missing > 0 {
+                tracing::info!(routes = missing, bridge = %self.config.bridge, "ClusterIP routes wait for the pod bridge");
             }
-            routed = wanted_routes;
+            let stale: Vec<String> = routed.difference(&wanted_routes).cloned().collect();
+            for ip in stale {
+                nft::del_route(&ip, &self.config.bridge).await;
+                routed.remove(&ip);
+            }
             let announce = announce::wanted(
                 &services.list_all(),
                 &nodes.list_all(),
@@ -142,7 +155,12 @@ impl ServiceProxy {
                 }
             }
             // Resync at least every 30 s; a table removed by someone else is written again.
-            let _ = tokio::time::timeout(Duration::from_secs(30), changed.notified()).await;
+            let wait = if missing > 0 || programmed.is_none() {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(30)
+            };
+            let _ = tokio::time::timeout(wait, changed.notified()).await;
             if programmed.is_some() && !nft::table_exists(table).await {
                 programmed = None;
             }

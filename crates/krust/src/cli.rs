@@ -348,6 +348,23 @@ pub struct BenchServicesArgs {
     /// Endpoint changes programmed at each count.
     #[arg(long, default_value_t = 20)]
     pub changes: usize,
+    /// The test image archives (`scripts/build-images.sh DIR`): with them, also measure
+    /// traffic to an nginx pod directly, through its ClusterIP and through the ingress, on a
+    /// node server of the benchmark's own.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Concurrent clients of the traffic rounds.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Seconds per traffic round.
+    #[arg(long, default_value_t = 2.0)]
+    pub seconds: f64,
+    /// Alternating rounds per kind of traffic.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// The krust binary to start as the server (default: this one).
+    #[arg(long)]
+    pub server_binary: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod controllers;
 mod pods;
 mod scheduler;
 mod server_process;
+mod service_traffic;
 mod services;
 
 use crate::cli::{BenchArgs, BenchCommand};

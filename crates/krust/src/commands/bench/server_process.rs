@@ -15,11 +15,15 @@ pub struct ServerProcess {
     bridge: Option<String>,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
+
+/// The networks of a benchmark node server.
+const CLUSTER_CIDR: &str = "10.199.0.0/16";
+const SERVICE_CIDR: &str = "10.249.0.0/16";
 
 impl ServerProcess {
     /// A control plane without a node agent.
@@ -39,9 +43,9 @@ impl ServerProcess {
         let bridge = "krbench".to_string();
         let mut args = vec![
             "--cluster-cidr".to_string(),
-            "10.199.0.0/16".to_string(),
+            CLUSTER_CIDR.to_string(),
             "--service-cidr".to_string(),
-            "10.249.0.0/16".to_string(),
+            SERVICE_CIDR.to_string(),
             "--cluster-dns".to_string(),
             "10.249.0.10".to_string(),
             "--cni-bridge".to_string(),
@@ -49,6 +53,13 @@ impl ServerProcess {
             "--kubelet-port".to_string(),
             free_port()?.to_string(),
         ];
+        // Not the host's ports 80/443, unless asked for.
+        for flag in ["--ingress-http-port", "--ingress-https-port"] {
+            if !extra_args.iter().any(|a| a == flag) {
+                args.push(flag.to_string());
+                args.push("0".to_string());
+            }
+        }
         args.extend(extra_args.iter().cloned());
         Self::launch(binary, &args, Some(images), Some(bridge)).await
     }
@@ -84,6 +95,10 @@ impl ServerProcess {
             }
         }
         let log = std::fs::File::create(dir.path().join("server.log"))?;
+        // The cluster DNS forwards nowhere off this machine (a loopback address where
+        // nothing listens).
+        let resolv = dir.path().join("resolv.conf");
+        std::fs::write(&resolv, "nameserver 127.0.0.254\n")?;
         let child = Command::new(&bin)
             .args([
                 "server",
@@ -100,6 +115,13 @@ impl ServerProcess {
             .arg(&kubeconfig)
             .arg("--log-level")
             .arg("warn")
+            .args(
+                images
+                    .is_some()
+                    .then(|| ["--resolv-conf".into(), resolv.clone().into_os_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -182,6 +204,13 @@ impl Drop for ServerProcess {
             let _ = Command::new(&self.bin)
                 .args(["agent", "cleanup", "--data-dir"])
                 .arg(self.data_dir())
+                .args(["--cni-bridge", bridge.as_str()])
+                .args([
+                    "--cluster-cidr",
+                    CLUSTER_CIDR,
+                    "--service-cidr",
+                    SERVICE_CIDR,
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();

@@ -1,8 +1,9 @@
 //! `krust bench services`: how long the service proxy takes to program an endpoint change,
 //! at several Service counts (each with `--endpoints` simulated endpoints): the plan built
 //! from the objects and the partial `nft -f -` transaction that makes the change live, next
-//! to a full sync of the same table, in a table of the benchmark's own (removed at the end). Informer delivery (watch
-//! latency) is not included; `krust bench api` measures that.
+//! to a full sync of the same table, in a table of the benchmark's own (removed at the end).
+//! Informer delivery (watch latency) is not included; `krust bench api` measures that. With
+//! `--images`, also the traffic ratios of [`super::service_traffic`].
 
 use crate::cli::BenchServicesArgs;
 use anyhow::Context;
@@ -103,6 +104,20 @@ pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
         summary.push(format!(
             "full_sync_ms_at_{count}={f50:.1} change_p99_ms_at_{count}={c99:.1}"
         ));
+    }
+    if let Some(images) = &args.images {
+        let images = std::fs::canonicalize(images)
+            .with_context(|| format!("the image archives in {}", images.display()))?;
+        summary.push(
+            super::service_traffic::run(
+                args.server_binary.clone(),
+                &images,
+                args.clients.max(1),
+                args.seconds,
+                args.rounds.max(1),
+            )
+            .await?,
+        );
     }
     println!("{}", summary.join(" "));
     Ok(())
