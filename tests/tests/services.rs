@@ -81,7 +81,31 @@ fn cluster_ips_and_node_ports_reach_pods() {
             .contains("Welcome to nginx!")),
         "NodePort {node_ip}:{node_port} did not answer"
     );
-    // From a pod (busybox's wget; its -T and -q crash in Debian's busybox-static).
+    // `kubectl port-forward svc/…`: to one of the Service's pods.
+    {
+        let local = krust_e2e::free_port();
+        let mut forward = Command::new(krust_e2e::kubectl_bin())
+            .env("KUBECONFIG", &s.kubeconfig)
+            .args([
+                "port-forward",
+                "svc/nginx-deployment",
+                &format!("{local}:80"),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let answered = eventually(WAIT, || {
+            curl(&format!("http://127.0.0.1:{local}/"))
+                .1
+                .contains("Welcome to nginx!")
+        });
+        let _ = forward.kill();
+        let _ = forward.wait();
+        assert!(answered, "port-forward svc/nginx-deployment did not answer");
+    }
+    // From a pod (busybox's wget; its -T crashes in Debian's busybox-static).
     s.ok(&[
         "run",
         "client",
