@@ -6,7 +6,7 @@
 //! Dropping the cluster stops every agent, runs `krust agent cleanup` in each namespace and
 //! removes the namespaces, veths, bridge and host routes it made, even when a test fails.
 
-use crate::{NodeNet, Server, free_port, krust_bin, test_images};
+use crate::{NodeNet, Server, free_port, kill_group, krust_bin, terminate, test_images};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,23 +101,9 @@ impl ClusterNode {
 
     fn stop(&mut self, net: &NodeNet) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-s", "TERM", "--", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            // `--` is required: procps-ng's kill reads `-12345` as `-1` (every process).
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &format!("-{}", c.id())])
-                .stderr(Stdio::null())
-                .status();
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(20));
+            // Whatever it left in its process group goes too.
+            kill_group(&mut c);
         }
         let data = self.data_dir();
         let krust = krust_bin();

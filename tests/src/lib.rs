@@ -66,6 +66,32 @@ pub struct Server {
     pub address: String,
 }
 
+/// Sends SIGTERM to `child` and waits up to `grace` for it to exit; whether it did.
+pub fn terminate(child: &mut Child, grace: Duration) -> bool {
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", "--", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// SIGKILL to the process group `child` leads, then reaps it.
+pub fn kill_group(child: &mut Child) {
+    // `--` is required: procps-ng's kill reads `-12345` as `-1` (every process).
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     let tests = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -329,11 +355,7 @@ impl Server {
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             if self.node.is_some() {
-                // `--` is required: procps-ng's kill reads `-12345` as `-1` (every process).
-                let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--", &format!("-{}", c.id())])
-                    .stderr(Stdio::null())
-                    .status();
+                kill_group(&mut c);
             }
             let _ = c.kill();
             let _ = c.wait();
@@ -342,17 +364,9 @@ impl Server {
 
     /// Stops the server with SIGTERM (a clean shutdown) and waits for it to exit.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-s", "TERM", "--", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        if let Some(mut c) = self.child.take()
+            && !terminate(&mut c, Duration::from_secs(30))
+        {
             let _ = c.kill();
             let _ = c.wait();
         }
