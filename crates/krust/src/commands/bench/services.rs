@@ -61,8 +61,14 @@ pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
     let _guard = TableGuard(table.clone());
     let cidr = "10.64.0.0/11";
     println!(
-        "{:>9} {:>10} {:>11} {:>13} {:>15} {:>15}",
-        "services", "endpoints", "table KiB", "full sync p50", "change p50", "change p99"
+        "{:>9} {:>10} {:>11} {:>13} {:>15} {:>15} {:>14}",
+        "services",
+        "endpoints",
+        "table KiB",
+        "full sync p50",
+        "change p50",
+        "change p99",
+        "of which nft"
     );
     let mut summary = Vec::new();
     for &count in &args.services {
@@ -82,6 +88,7 @@ pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
         }
         // Endpoint changes as the proxy programs them: plan, render, partial transaction.
         let mut changes = Vec::new();
+        let mut nft_times = Vec::new();
         for change in 1..=args.changes {
             let which = change % count.max(1);
             if let Some(s) = slices.get_mut(which) {
@@ -89,16 +96,20 @@ pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
             }
             let started = Instant::now();
             let next = render(cidr, &plan(&services, &slices, "bench"));
-            krust_proxy::nft::apply(&incremental_script(&table, &current, &next)).await?;
+            let script = incremental_script(&table, &current, &next);
+            let rendered = Instant::now();
+            krust_proxy::nft::apply(&script).await?;
             changes.push(started.elapsed().as_secs_f64());
+            nft_times.push(rendered.elapsed().as_secs_f64());
             current = next;
         }
         let kib = text.len() as f64 / 1024.0;
         let f50 = super::percentile_ms(&mut fulls, 0.5);
         let c50 = super::percentile_ms(&mut changes.clone(), 0.5);
         let c99 = super::percentile_ms(&mut changes, 0.99);
+        let n50 = super::percentile_ms(&mut nft_times, 0.5);
         println!(
-            "{count:>9} {:>10} {kib:>11.0} {f50:>11.1}ms {c50:>13.1}ms {c99:>13.1}ms",
+            "{count:>9} {:>10} {kib:>11.0} {f50:>11.1}ms {c50:>13.1}ms {c99:>13.1}ms {n50:>12.1}ms",
             args.endpoints
         );
         summary.push(format!(
