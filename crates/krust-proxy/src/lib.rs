@@ -70,44 +70,49 @@ impl ServiceProxy {
             nodes.add_handler(move |_| c.notify_one());
         }
         let mut announcing: BTreeSet<String> = BTreeSet::new();
-        // What the table holds (None: unknown, so the next sync writes it whole).
-        let mut programmed: Option<ruleset::Rendered> = None;
+        // Whether the table holds what `state` rendered (if not, the next sync writes it
+        // whole); `state` re-renders only the Service ports that change.
+        let mut programmed = false;
+        let mut state = ruleset::RenderState::default();
         let mut routed: BTreeSet<String> = BTreeSet::new();
         loop {
             // Let a burst of changes settle into one transaction.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
             let plan = ruleset::plan(
                 &services.list_all(),
                 &slices.list_all(),
                 &self.config.node_name,
             );
-            let wanted = ruleset::render(&self.config.cluster_cidr, &plan);
+            let (before, after) = state.advance(&self.config.cluster_cidr, &plan);
             let table = &self.config.table;
-            let result = match &programmed {
-                // Only what changed (upstream's partial sync).
-                Some(old) if *old == wanted => Ok(()),
-                Some(old) => nft::apply(&ruleset::incremental_script(table, old, &wanted)).await,
-                None => Err(nft::NftError::Failed {
+            let result = if !programmed {
+                Err(nft::NftError::Failed {
                     program: "nft",
                     stderr: "no table yet".into(),
-                }),
+                })
+            } else if before == after {
+                Ok(())
+            } else {
+                // Only what changed (upstream's partial sync).
+                nft::apply(&ruleset::incremental_script(table, &before, &after)).await
             };
             let result = match result {
                 Ok(()) => Ok(()),
                 // First sync, or the table is not what we think: write it whole.
                 Err(_) => {
-                    let full = ruleset::full_script(table, &self.config.cluster_cidr, &wanted);
+                    let full =
+                        ruleset::full_script(table, &self.config.cluster_cidr, &state.full());
                     nft::apply(&full).await
                 }
             };
             match result {
                 Ok(()) => {
                     tracing::debug!(ports = plan.ports.len(), "service rules programmed");
-                    programmed = Some(wanted);
+                    programmed = true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "programming the service rules failed");
-                    programmed = None;
+                    programmed = false;
                 }
             }
             let wanted_routes = plan.routed_ips();
@@ -155,14 +160,14 @@ impl ServiceProxy {
                 }
             }
             // Resync at least every 30 s; a table removed by someone else is written again.
-            let wait = if missing > 0 || programmed.is_none() {
+            let wait = if missing > 0 || !programmed {
                 Duration::from_secs(1)
             } else {
                 Duration::from_secs(30)
             };
             let _ = tokio::time::timeout(wait, changed.notified()).await;
-            if programmed.is_some() && !nft::table_exists(table).await {
-                programmed = None;
+            if programmed && !nft::table_exists(table).await {
+                programmed = false;
             }
         }
     }

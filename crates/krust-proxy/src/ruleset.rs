@@ -244,90 +244,158 @@ fn choose(rules: &mut Vec<String>, eps: &[String], p: &ServicePort, targets: &[u
 pub fn render(cluster_cidr: &str, plan: &Plan) -> Rendered {
     let mut r = Rendered::default();
     for p in &plan.ports {
-        let chain = format!("svc-{}", short_hash(&p.id));
-        let ip_key = format!("{} . {} . {}", p.cluster_ip, p.protocol, p.port);
-        let eps: Vec<String> = p
-            .endpoints
-            .iter()
-            .map(|(ip, port)| format!("{chain}-ep-{}", short_hash(&format!("{ip}:{port}"))))
-            .collect();
-        let cluster = p.cluster_targets();
-        let external = p.node_port_targets();
-        if cluster.is_empty() {
-            r.no_endpoint_ips.insert(ip_key);
-        } else {
-            r.service_ips.insert(ip_key, format!("goto {chain}"));
-            let mut rules = vec![format!(
-                "ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade comment \"{}\"",
-                p.cluster_ip, p.id
-            )];
-            choose(&mut rules, &eps, p, &cluster);
-            r.chains.insert(chain.clone(), rules);
-        }
-        if let Some(np) = p.node_port {
-            let key = format!("{} . {np}", p.protocol);
-            if external.is_empty() {
-                r.no_endpoint_node_ports.insert(key);
-            } else {
-                let np_chain = format!("{chain}-nodeport");
-                r.node_ports.insert(key, format!("goto {np_chain}"));
-                // Local: no masquerade, so the pod sees the client (upstream).
-                let mut rules = vec![if p.external_local {
-                    format!(
-                        "meta l4proto {} comment \"{} nodePort {np}\"",
-                        p.protocol, p.id
-                    )
-                } else {
-                    format!(
-                        "jump mark-for-masquerade comment \"{} nodePort {np}\"",
-                        p.id
-                    )
-                }];
-                choose(&mut rules, &eps, p, &external);
-                r.chains.insert(np_chain, rules);
-            }
-        }
-        // Load-balancer IPs: external traffic, like a NodePort's, at the Service port.
-        if !p.load_balancer_ips.is_empty() && !external.is_empty() {
-            let lb_chain = format!("{chain}-lb");
-            for lb_ip in &p.load_balancer_ips {
-                r.service_ips.insert(
-                    format!("{lb_ip} . {} . {}", p.protocol, p.port),
-                    format!("goto {lb_chain}"),
-                );
-            }
-            let mut rules = Vec::new();
-            if !p.source_ranges.is_empty() {
-                rules.push(format!(
-                    "ip saddr != {{ {} }} drop comment \"{} loadBalancerSourceRanges\"",
-                    p.source_ranges.join(", "),
-                    p.id
-                ));
-            }
-            if !p.external_local {
-                rules.push(format!(
-                    "jump mark-for-masquerade comment \"{} load balancer\"",
-                    p.id
-                ));
-            }
-            choose(&mut rules, &eps, p, &external);
-            r.chains.insert(lb_chain, rules);
-        }
-        let used: BTreeSet<usize> = cluster.iter().chain(external.iter()).copied().collect();
-        for j in used {
-            let (Some(ep), Some((ip, port))) = (eps.get(j), p.endpoints.get(j)) else {
-                continue;
-            };
-            let mut rules = vec![format!("ip saddr {ip} jump mark-for-masquerade")];
-            if let Some(timeout) = p.affinity_timeout {
-                r.sets.insert(format!("{ep}-affinity"), timeout);
-                rules.push(format!("update @{ep}-affinity {{ ip saddr }}"));
-            }
-            rules.push(format!("meta l4proto {} dnat to {ip}:{port}", p.protocol));
-            r.chains.insert(ep.clone(), rules);
-        }
+        render_port(&mut r, cluster_cidr, p);
     }
     r
+}
+
+/// Adds one Service port's chains, sets and map elements to `r`. Every name and key it
+/// adds is the port's own (chain names hash its id, keys hold its address and port), so
+/// ports can be rendered apart and put together ([`RenderState`]).
+fn render_port(r: &mut Rendered, cluster_cidr: &str, p: &ServicePort) {
+    let chain = format!("svc-{}", short_hash(&p.id));
+    let ip_key = format!("{} . {} . {}", p.cluster_ip, p.protocol, p.port);
+    let eps: Vec<String> = p
+        .endpoints
+        .iter()
+        .map(|(ip, port)| format!("{chain}-ep-{}", short_hash(&format!("{ip}:{port}"))))
+        .collect();
+    let cluster = p.cluster_targets();
+    let external = p.node_port_targets();
+    if cluster.is_empty() {
+        r.no_endpoint_ips.insert(ip_key);
+    } else {
+        r.service_ips.insert(ip_key, format!("goto {chain}"));
+        let mut rules = vec![format!(
+            "ip daddr {} ip saddr != {cluster_cidr} jump mark-for-masquerade comment \"{}\"",
+            p.cluster_ip, p.id
+        )];
+        choose(&mut rules, &eps, p, &cluster);
+        r.chains.insert(chain.clone(), rules);
+    }
+    if let Some(np) = p.node_port {
+        let key = format!("{} . {np}", p.protocol);
+        if external.is_empty() {
+            r.no_endpoint_node_ports.insert(key);
+        } else {
+            let np_chain = format!("{chain}-nodeport");
+            r.node_ports.insert(key, format!("goto {np_chain}"));
+            // Local: no masquerade, so the pod sees the client (upstream).
+            let mut rules = vec![if p.external_local {
+                format!(
+                    "meta l4proto {} comment \"{} nodePort {np}\"",
+                    p.protocol, p.id
+                )
+            } else {
+                format!(
+                    "jump mark-for-masquerade comment \"{} nodePort {np}\"",
+                    p.id
+                )
+            }];
+            choose(&mut rules, &eps, p, &external);
+            r.chains.insert(np_chain, rules);
+        }
+    }
+    // Load-balancer IPs: external traffic, like a NodePort's, at the Service port.
+    if !p.load_balancer_ips.is_empty() && !external.is_empty() {
+        let lb_chain = format!("{chain}-lb");
+        for lb_ip in &p.load_balancer_ips {
+            r.service_ips.insert(
+                format!("{lb_ip} . {} . {}", p.protocol, p.port),
+                format!("goto {lb_chain}"),
+            );
+        }
+        let mut rules = Vec::new();
+        if !p.source_ranges.is_empty() {
+            rules.push(format!(
+                "ip saddr != {{ {} }} drop comment \"{} loadBalancerSourceRanges\"",
+                p.source_ranges.join(", "),
+                p.id
+            ));
+        }
+        if !p.external_local {
+            rules.push(format!(
+                "jump mark-for-masquerade comment \"{} load balancer\"",
+                p.id
+            ));
+        }
+        choose(&mut rules, &eps, p, &external);
+        r.chains.insert(lb_chain, rules);
+    }
+    let used: BTreeSet<usize> = cluster.iter().chain(external.iter()).copied().collect();
+    for j in used {
+        let (Some(ep), Some((ip, port))) = (eps.get(j), p.endpoints.get(j)) else {
+            continue;
+        };
+        let mut rules = vec![format!("ip saddr {ip} jump mark-for-masquerade")];
+        if let Some(timeout) = p.affinity_timeout {
+            r.sets.insert(format!("{ep}-affinity"), timeout);
+            rules.push(format!("update @{ep}-affinity {{ ip saddr }}"));
+        }
+        rules.push(format!("meta l4proto {} dnat to {ip}:{port}", p.protocol));
+        r.chains.insert(ep.clone(), rules);
+    }
+}
+
+impl Rendered {
+    /// Adds everything of `other` (names and keys not already there).
+    fn absorb(&mut self, other: Rendered) {
+        self.chains.extend(other.chains);
+        self.sets.extend(other.sets);
+        self.service_ips.extend(other.service_ips);
+        self.node_ports.extend(other.node_ports);
+        self.no_endpoint_ips.extend(other.no_endpoint_ips);
+        self.no_endpoint_node_ports
+            .extend(other.no_endpoint_node_ports);
+    }
+}
+
+/// The rendering of every port of the last plan, so that moving to the next plan renders
+/// only the ports that changed: what a partial sync needs is the before and after of those
+/// ports alone (their names and keys are theirs only).
+#[derive(Debug, Default)]
+pub struct RenderState {
+    ports: BTreeMap<String, (ServicePort, Rendered)>,
+}
+
+impl RenderState {
+    /// Moves to `plan`; returns the old and the new rendering of the ports that changed
+    /// (both empty when nothing did).
+    pub fn advance(&mut self, cluster_cidr: &str, plan: &Plan) -> (Rendered, Rendered) {
+        let (mut before, mut after) = (Rendered::default(), Rendered::default());
+        let mut next: BTreeMap<String, (ServicePort, Rendered)> = BTreeMap::new();
+        for p in &plan.ports {
+            match self.ports.remove(&p.id) {
+                Some((old, rendered)) if old == *p => {
+                    next.insert(p.id.clone(), (old, rendered));
+                }
+                previous => {
+                    if let Some((_, rendered)) = previous {
+                        before.absorb(rendered);
+                    }
+                    let mut r = Rendered::default();
+                    render_port(&mut r, cluster_cidr, p);
+                    after.absorb(r.clone());
+                    next.insert(p.id.clone(), (p.clone(), r));
+                }
+            }
+        }
+        // Ports no longer in the plan.
+        for (_, (_, rendered)) in std::mem::take(&mut self.ports) {
+            before.absorb(rendered);
+        }
+        self.ports = next;
+        (before, after)
+    }
+
+    /// The rendering of the whole current plan (for a full sync).
+    pub fn full(&self) -> Rendered {
+        let mut r = Rendered::default();
+        for (_, rendered) in self.ports.values() {
+            r.absorb(rendered.clone());
+        }
+        r
+    }
 }
 
 fn affinity_set(name: &str, timeout: i32) -> String {
@@ -403,32 +471,82 @@ pub fn full_script(table: &str, cluster_cidr: &str, r: &Rendered) -> String {
     s
 }
 
+/// What differs between two sorted maps, in key order: keys only in `old`, keys in both with
+/// another value (the new one), keys only in `new` — one pass over both.
+struct Diff<'a, K, V> {
+    removed: Vec<&'a K>,
+    changed: Vec<(&'a K, &'a V)>,
+    added: Vec<(&'a K, &'a V)>,
+}
+
+fn diff<'a, K: Ord, V: PartialEq>(
+    old: &'a BTreeMap<K, V>,
+    new: &'a BTreeMap<K, V>,
+) -> Diff<'a, K, V> {
+    let mut d = Diff {
+        removed: Vec::new(),
+        changed: Vec::new(),
+        added: Vec::new(),
+    };
+    let (mut o, mut n) = (old.iter().peekable(), new.iter().peekable());
+    loop {
+        match (o.peek(), n.peek()) {
+            (Some((ok, ov)), Some((nk, nv))) => match ok.cmp(nk) {
+                std::cmp::Ordering::Less => {
+                    d.removed.push(*ok);
+                    o.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    d.added.push((*nk, *nv));
+                    n.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if ov != nv {
+                        d.changed.push((*nk, *nv));
+                    }
+                    o.next();
+                    n.next();
+                }
+            },
+            (Some((ok, _)), None) => {
+                d.removed.push(*ok);
+                o.next();
+            }
+            (None, Some((nk, nv))) => {
+                d.added.push((*nk, *nv));
+                n.next();
+            }
+            (None, None) => return d,
+        }
+    }
+}
+
 /// The transaction that turns table `ip <table>`, holding `old`, into `new`, touching only
 /// the chains, sets and map elements that differ (upstream's partial sync). Empty when
 /// nothing changed.
 pub fn incremental_script(table: &str, old: &Rendered, new: &Rendered) -> String {
     let mut s = String::new();
-    let changed = |name: &String| old.chains.get(name) != new.chains.get(name);
+    let chains = diff(&old.chains, &new.chains);
+    let ips = diff(&old.service_ips, &new.service_ips);
+    let node_ports = diff(&old.node_ports, &new.node_ports);
     // 1. Rules of changed or removed chains go first (they may point at what is removed).
-    for name in old.chains.keys().filter(|n| changed(n)) {
+    let mut flushed: Vec<&String> = chains.removed.clone();
+    flushed.extend(chains.changed.iter().map(|(k, _)| *k));
+    flushed.sort();
+    for name in flushed {
         let _ = writeln!(s, "flush chain ip {table} {name}");
     }
     // 2. Map elements that changed or went.
-    let map_changes =
-        |s: &mut String, map: &str, o: &BTreeMap<String, String>, n: &BTreeMap<String, String>| {
-            for (k, v) in o {
-                if n.get(k) != Some(v) {
-                    let _ = writeln!(s, "delete element ip {table} {map} {{ {k} }}");
-                }
-            }
-        };
-    map_changes(&mut s, "service-ips", &old.service_ips, &new.service_ips);
-    map_changes(
-        &mut s,
-        "service-nodeports",
-        &old.node_ports,
-        &new.node_ports,
-    );
+    for (map, d) in [("service-ips", &ips), ("service-nodeports", &node_ports)] {
+        let gone = d
+            .removed
+            .iter()
+            .copied()
+            .chain(d.changed.iter().map(|(k, _)| *k));
+        for k in gone {
+            let _ = writeln!(s, "delete element ip {table} {map} {{ {k} }}");
+        }
+    }
     for k in old.no_endpoint_ips.difference(&new.no_endpoint_ips) {
         let _ = writeln!(
             s,
@@ -445,7 +563,7 @@ pub fn incremental_script(table: &str, old: &Rendered, new: &Rendered) -> String
         );
     }
     // 3. Chains and sets no longer used.
-    for name in old.chains.keys().filter(|n| !new.chains.contains_key(*n)) {
+    for name in &chains.removed {
         let _ = writeln!(s, "delete chain ip {table} {name}");
     }
     for (name, t) in &old.sets {
@@ -463,23 +581,24 @@ pub fn incremental_script(table: &str, old: &Rendered, new: &Rendered) -> String
             );
         }
     }
-    for name in new.chains.keys().filter(|n| !old.chains.contains_key(*n)) {
+    for (name, _) in &chains.added {
         let _ = writeln!(s, "add chain ip {table} {name}");
     }
-    for (name, rules) in new.chains.iter().filter(|(n, _)| changed(n)) {
+    let mut filled: Vec<(&String, &Vec<String>)> = chains.added.clone();
+    filled.extend(chains.changed.iter().copied());
+    filled.sort();
+    for (name, rules) in filled {
         for rule in rules {
             let _ = writeln!(s, "add rule ip {table} {name} {rule}");
         }
     }
     // 5. Map elements that are new or changed.
-    for (map, o, n) in [
-        ("service-ips", &old.service_ips, &new.service_ips),
-        ("service-nodeports", &old.node_ports, &new.node_ports),
-    ] {
-        for (k, v) in n {
-            if o.get(k) != Some(v) {
-                let _ = writeln!(s, "add element ip {table} {map} {{ {k} : {v} }}");
-            }
+    for (map, d) in [("service-ips", &ips), ("service-nodeports", &node_ports)] {
+        let mut set: Vec<(&String, &String)> = d.added.clone();
+        set.extend(d.changed.iter().copied());
+        set.sort();
+        for (k, v) in set {
+            let _ = writeln!(s, "add element ip {table} {map} {{ {k} : {v} }}");
         }
     }
     for k in new.no_endpoint_ips.difference(&old.no_endpoint_ips) {
@@ -739,11 +858,23 @@ mod tests {
         let cidr = "10.42.0.0/16";
         let mut old: Option<Rendered> = None;
         let mut failure = None;
+        // As the proxy does it: only the ports that changed are rendered again.
+        let mut state = RenderState::default();
         for (services, slices) in &steps {
-            let new = render(cidr, &plan(services, slices, "n1"));
+            let p = plan(services, slices, "n1");
+            let new = render(cidr, &p);
+            let (before, after) = state.advance(cidr, &p);
+            assert_eq!(state.full(), new);
+            // The changed ports alone give the same transaction as the whole tables.
+            if let Some(o) = &old {
+                assert_eq!(
+                    incremental_script(&inc, &before, &after),
+                    incremental_script(&inc, o, &new)
+                );
+            }
             let text = match &old {
                 None => full_script(&inc, cidr, &new),
-                Some(o) => incremental_script(&inc, o, &new),
+                Some(_) => incremental_script(&inc, &before, &after),
             };
             let (ok, err) = nft_apply(&text);
             let (ok_full, err_full) = nft_apply(&full_script(&full, cidr, &new));
@@ -770,6 +901,9 @@ mod tests {
         // Nothing changed: nothing to do.
         let same = old.unwrap_or_default();
         assert!(incremental_script(&inc, &same, &same).is_empty());
+        let (services, slices) = &steps[2];
+        let (before, after) = state.advance(cidr, &plan(services, slices, "n1"));
+        assert!(before == after && after.chains.is_empty());
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Drop for TableGuard {
 }
 
 pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
-    use krust_proxy::ruleset::{full_script, incremental_script, plan, render};
+    use krust_proxy::ruleset::{RenderState, full_script, incremental_script, plan};
     let table = format!("krust-bench-{}", std::process::id());
     let _guard = TableGuard(table.clone());
     let cidr = "10.64.0.0/11";
@@ -77,8 +77,10 @@ pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
             (0..count).map(|i| slice(i, args.endpoints, 0)).collect();
         // Full syncs (what the first sync, or one after the table was lost, costs).
         let mut fulls = Vec::new();
-        let mut current = render(cidr, &plan(&services, &slices, "bench"));
-        let text = full_script(&table, cidr, &current);
+        // As the proxy keeps it: the rendering of each port, redone only for ports that change.
+        let mut state = RenderState::default();
+        state.advance(cidr, &plan(&services, &slices, "bench"));
+        let text = full_script(&table, cidr, &state.full());
         for _ in 0..3 {
             let started = Instant::now();
             krust_proxy::nft::apply(&text)
@@ -95,13 +97,12 @@ pub async fn run(args: BenchServicesArgs) -> anyhow::Result<()> {
                 *s = slice(which, args.endpoints, change);
             }
             let started = Instant::now();
-            let next = render(cidr, &plan(&services, &slices, "bench"));
-            let script = incremental_script(&table, &current, &next);
+            let (before, after) = state.advance(cidr, &plan(&services, &slices, "bench"));
+            let script = incremental_script(&table, &before, &after);
             let rendered = Instant::now();
             krust_proxy::nft::apply(&script).await?;
             changes.push(started.elapsed().as_secs_f64());
             nft_times.push(rendered.elapsed().as_secs_f64());
-            current = next;
         }
         let kib = text.len() as f64 / 1024.0;
         let f50 = super::percentile_ms(&mut fulls, 0.5);
