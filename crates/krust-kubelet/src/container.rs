@@ -78,6 +78,25 @@ pub fn parse_resolv_conf(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) 
     (ns, search, opts)
 }
 
+/// The resolv.conf pods with `dnsPolicy: Default` get: `configured`, unless every nameserver
+/// in it is a loopback address (systemd-resolved's `127.0.0.53`, unreachable from a pod's
+/// network) and `fallback` (`/run/systemd/resolve/resolv.conf`, the real upstreams, when
+/// `--resolv-conf` is left at `/etc/resolv.conf`) has nameservers — as k3s does.
+pub fn pod_resolv_conf(configured: &str, fallback: Option<&str>) -> String {
+    let loopback_only = |text: &str| {
+        let (ns, _, _) = parse_resolv_conf(text);
+        !ns.is_empty()
+            && ns.iter().all(|n| {
+                n.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+            })
+    };
+    match fallback {
+        Some(f) if loopback_only(configured) && !parse_resolv_conf(f).0.is_empty() => f.to_string(),
+        _ => configured.to_string(),
+    }
+}
+
 fn push_unique(v: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     for i in items {
         if !v.contains(&i) {
@@ -545,6 +564,16 @@ pub fn container_config(i: ContainerInputs<'_>) -> cri::ContainerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pods_do_not_get_a_loopback_resolver() {
+        let resolved = "nameserver 127.0.0.53\noptions edns0\n";
+        let real = "nameserver 192.0.2.53\n";
+        assert_eq!(pod_resolv_conf(resolved, Some(real)), real);
+        assert_eq!(pod_resolv_conf(resolved, None), resolved);
+        assert_eq!(pod_resolv_conf(real, Some("nameserver 192.0.2.1\n")), real);
+        assert_eq!(pod_resolv_conf(resolved, Some("# empty\n")), resolved);
+    }
     use serde_json::json;
 
     fn node() -> NodeSettings {

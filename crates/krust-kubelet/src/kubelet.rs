@@ -243,7 +243,14 @@ impl Kubelet {
             .into_iter()
             .map(|(k, v)| (k, v.0))
             .collect();
-        let host_resolv = std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default();
+        // systemd-resolved's real upstreams only stand in for the default file.
+        let fallback = (cfg.resolv_conf == std::path::Path::new("/etc/resolv.conf"))
+            .then(|| std::fs::read_to_string("/run/systemd/resolve/resolv.conf").ok())
+            .flatten();
+        let host_resolv = crate::container::pod_resolv_conf(
+            &std::fs::read_to_string(&cfg.resolv_conf).unwrap_or_default(),
+            fallback.as_deref(),
+        );
         let ctx = Arc::new(PodContext {
             client: client.clone(),
             cri: cri.clone(),
