@@ -2,7 +2,7 @@
 //! `kube-system`, Service names resolving from the host (queried directly, to check the
 //! response codes, flags and record types as CoreDNS gives them) and from a busybox pod
 //! through its search path (`nslookup`, `wget -qO- http://nginx-deployment`), headless
-//! Services, SRV for named ports, ExternalName as CNAME, pod records, NXDOMAIN and NODATA
+//! Services, a pod's `hostname`/`subdomain` name, SRV for named ports, ExternalName as CNAME, pod records, NXDOMAIN and NODATA
 //! with the zone's SOA, and other names forwarded to a stub resolver on a loopback address
 //! (with a cache), never to the host's resolvers.
 
@@ -36,6 +36,29 @@ metadata:
 spec:
   type: ExternalName
   externalName: external.example.test
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: sub
+spec:
+  clusterIP: None
+  selector:
+    app: named
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: named
+  labels:
+    app: named
+spec:
+  hostname: named-0
+  subdomain: sub
+  containers:
+  - name: bb
+    image: busybox:1.36
+    command: ["sleep", "3600"]
 ---
 apiVersion: v1
 kind: Pod
@@ -170,6 +193,24 @@ fn cluster_dns_serves_the_cluster_zone_and_forwards_the_rest() {
         );
     }
     assert_eq!(m.additionals.len(), 3);
+
+    // A pod's hostname under its subdomain's headless Service.
+    s.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/named",
+        "--timeout=120s",
+    ]);
+    let named_ip = s.ok(&["get", "pod", "named", "-o", "jsonpath={.status.podIP}"]);
+    assert!(
+        eventually(WAIT, || query(
+            dns,
+            "named-0.sub.default.svc.cluster.local.",
+            RecordType::A
+        )
+        .is_some_and(|m| answers(&m) == vec![named_ip.clone()])),
+        "named-0.sub did not resolve to {named_ip}"
+    );
 
     // A pod's dashed-IP name.
     let m = query(dns, "10-1-2-3.default.pod.cluster.local.", RecordType::A).unwrap();
