@@ -2,9 +2,9 @@
 //! `kube-system`, Service names resolving from the host (queried directly, to check the
 //! response codes, flags and record types as CoreDNS gives them) and from a busybox pod
 //! through its search path (`nslookup`, `wget -qO- http://nginx-deployment`), headless
-//! Services, a pod's `hostname`/`subdomain` name, SRV for named ports, ExternalName as CNAME, pod records, NXDOMAIN and NODATA
-//! with the zone's SOA, and other names forwarded to a stub resolver on a loopback address
-//! (with a cache), never to the host's resolvers.
+//! Services, a pod's `hostname`/`subdomain` name, SRV for named ports, ExternalName as
+//! CNAME, pod records, NXDOMAIN and NODATA with the zone's SOA, and other names forwarded to
+//! a stub resolver on a loopback address (with a cache), never to the host's resolvers.
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
