@@ -1,8 +1,9 @@
-//! The traffic half of `krust bench services` (with `--images`): a node server runs one
-//! nginx pod behind a ClusterIP Service and an Ingress, and the same client load goes, in
-//! alternating rounds, to the pod's IP directly and through the ClusterIP (new connections:
-//! connect, one HTTP/1.0 request, read to close) and through the ingress controller
-//! (keep-alive HTTP/1.1 requests), so that each ratio is measured side by side in one run.
+//! The traffic half of `krust bench services` (with `--images`): a node server runs two
+//! identical nginx pods, one behind a ClusterIP Service and an Ingress, and the same client
+//! load goes, in alternating rounds, to the other pod's IP directly and through the ClusterIP
+//! (new connections: connect, one HTTP/1.0 request, read to close) and through the ingress
+//! controller (keep-alive HTTP/1.1 requests), so that each ratio is measured side by side in
+//! one run.
 
 use super::server_process::{ServerProcess, free_port};
 use anyhow::{Context, bail};
@@ -162,9 +163,15 @@ pub async fn run(
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), "default");
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "bench-nginx", "labels": {"app": "bench-nginx"}},
-        "spec": {"containers": [{"name": "nginx", "image": "nginx:1.7.9"}]}}))?;
+    // Two identical nginx pods: one reached directly, one behind the Service (and the
+    // ingress). Each path has a server of its own, so the TIME_WAIT 4-tuples one path leaves
+    // in a pod do not meet the other path's SYNs (whose TCP timestamps differ: per-destination
+    // offsets), which would turn into 1 s SYN retransmits and measure that instead of the path.
+    let pod = |name: &str, app: &str| -> anyhow::Result<Pod> {
+        Ok(serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"app": app}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.7.9"}]}}))?)
+    };
     let service: Service = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "bench-nginx"},
         "spec": {"selector": {"app": "bench-nginx"}, "ports": [{"port": 80}]}}))?;
@@ -172,12 +179,18 @@ pub async fn run(
         "metadata": {"name": "bench-nginx"},
         "spec": {"rules": [{"host": HOST, "http": {"paths": [{"path": "/", "pathType": "Prefix",
             "backend": {"service": {"name": "bench-nginx", "port": {"number": 80}}}}]}}]}}))?;
+    let (direct_pod, served_pod) = (
+        pod("bench-direct", "bench-direct")?,
+        pod("bench-nginx", "bench-nginx")?,
+    );
     // The node registers (and its namespace's ServiceAccount appears) shortly after start.
-    wait_for("the pod was not accepted", async || {
-        pods.create(&PostParams::default(), &pod).await.is_ok()
-            || pods.get("bench-nginx").await.is_ok()
-    })
-    .await?;
+    for p in [&direct_pod, &served_pod] {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        wait_for("the pod was not accepted", async || {
+            pods.create(&PostParams::default(), p).await.is_ok() || pods.get(&name).await.is_ok()
+        })
+        .await?;
+    }
     services.create(&PostParams::default(), &service).await?;
     wait_for("the IngressClass did not appear", async || {
         ingresses
@@ -187,22 +200,24 @@ pub async fn run(
     })
     .await?;
     let mut pod_ip = String::new();
-    wait_for("the nginx pod was not Ready", async || {
-        match pods.get("bench-nginx").await {
-            Ok(p) => {
-                pod_ip = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.pod_ip.clone())
-                    .unwrap_or_default();
-                p.status
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    for name in ["bench-nginx", "bench-direct"] {
+        wait_for("an nginx pod was not Ready", async || {
+            match pods.get(name).await {
+                Ok(p) => {
+                    pod_ip = p
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.pod_ip.clone())
+                        .unwrap_or_default();
+                    p.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                        cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                    })
+                }
+                Err(_) => false,
             }
-            Err(_) => false,
-        }
-    })
-    .await?;
+        })
+        .await?;
+    }
     let cluster_ip = services
         .get("bench-nginx")
         .await?
@@ -244,7 +259,7 @@ pub async fn run(
     println!();
     println!(
         "{:<30} {:>10} {:>9} {:>9}   ({workers} clients, {rounds} alternating rounds of {seconds} s)",
-        "traffic to one nginx pod", "per s", "p50", "p99"
+        "traffic to nginx pods", "per s", "p50", "p99"
     );
     for (name, (rate, p50, p99)) in &rows {
         println!("{name:<30} {rate:>10.0} {p50:>7.2}ms {p99:>7.2}ms");
