@@ -64,14 +64,17 @@ pub fn subsets(nodes: &[Arc<Node>]) -> Value {
     if ready.is_empty() && not_ready.is_empty() {
         return json!([]);
     }
-    let mut subset = json!({"ports": [
-        {"name": "dns", "port": 53, "protocol": "UDP"},
-        {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]});
+    let mut subset = serde_json::Map::new();
+    subset.insert(
+        "ports".into(),
+        json!([{"name": "dns", "port": 53, "protocol": "UDP"},
+               {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]),
+    );
     if !ready.is_empty() {
-        subset["addresses"] = Value::Array(ready);
+        subset.insert("addresses".into(), Value::Array(ready));
     }
     if !not_ready.is_empty() {
-        subset["notReadyAddresses"] = Value::Array(not_ready);
+        subset.insert("notReadyAddresses".into(), Value::Array(not_ready));
     }
     json!([subset])
 }

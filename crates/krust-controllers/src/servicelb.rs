@@ -306,13 +306,13 @@ impl ServiceLbController {
                 } else {
                     serde_json::Value::Array(entries)
                 };
-                let mut patch = json!({"status": {"loadBalancer": {"ingress": entries}}});
-                if let Some(message) = &conflict {
-                    patch["status"]["conditions"] = json!([{
+                // The conditions: a conflict's, or what is left once it is gone (null: none).
+                let conditions = if let Some(message) = &conflict {
+                    Some(json!([{
                         "type": CONFLICT_CONDITION, "status": "True", "reason": "PortConflict",
                         "message": message,
                         "lastTransitionTime": krust_api::time::now_rfc3339(),
-                        "observedGeneration": svc.metadata.generation.unwrap_or(0)}]);
+                        "observedGeneration": svc.metadata.generation.unwrap_or(0)}]))
                 } else if had_conflict {
                     let kept: Vec<_> = svc
                         .status
@@ -322,12 +322,20 @@ impl ServiceLbController {
                         .into_iter()
                         .filter(|c| c.type_ != CONFLICT_CONDITION)
                         .collect();
-                    patch["status"]["conditions"] = if kept.is_empty() {
+                    Some(if kept.is_empty() {
                         serde_json::Value::Null
                     } else {
                         json!(kept)
-                    };
-                }
+                    })
+                } else {
+                    None
+                };
+                let patch = match conditions {
+                    Some(c) => {
+                        json!({"status": {"loadBalancer": {"ingress": entries}, "conditions": c}})
+                    }
+                    None => json!({"status": {"loadBalancer": {"ingress": entries}}}),
+                };
                 if let Err(e) = api
                     .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
                     .await
